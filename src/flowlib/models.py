@@ -1,0 +1,375 @@
+"""The data flowlib speaks: what a task asks for, and what became of it.
+
+:class:`TaskConfig` is the one description every frontend produces (a Python call, YAML, sbatch,
+submitit, decorators). It is frozen: derive changed copies with ``model_copy(update=...)``.
+:class:`Task` is what a provider made of it, with methods that reach back to the provider.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from flowlib._modelbase import FlowModel
+
+if TYPE_CHECKING:
+    from flowlib.flow import Flow
+
+__all__ = [
+    "FlowConfig",
+    "Instance",
+    "InstanceStatus",
+    "MountSpec",
+    "StorageInterface",
+    "Task",
+    "TaskConfig",
+    "TaskStatus",
+    "User",
+    "Volume",
+    "VolumeSpec",
+]
+
+MAX_RUN_TIME_HOURS = 168.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class TaskStatus(str, Enum):
+    """Where a task is in its life. Completed/failed come from the workload's real exit code."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class InstanceStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    TERMINATED = "terminated"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StorageInterface(str, Enum):
+    BLOCK = "block"
+    FILE = "file"
+
+
+class VolumeSpec(FlowModel):
+    """A persistent volume to attach: a new one (``size_gb``) or an existing one (``volume_id``).
+
+    ``name`` alone names an existing volume, or the one to create with ``size_gb``.
+    """
+
+    mount_path: str = "/data"
+    size_gb: int | None = Field(default=None, ge=1, le=65536)
+    name: str | None = None
+    volume_id: str | None = None
+    interface: StorageInterface = StorageInterface.BLOCK
+    iops: int | None = Field(default=None, ge=100)
+
+    @model_validator(mode="after")
+    def _one_volume(self) -> VolumeSpec:
+        if self.volume_id and (self.size_gb is not None or self.iops is not None):
+            raise ValueError("an existing volume (volume_id) cannot take size_gb or iops")
+        if not (self.volume_id or self.size_gb is not None or self.name):
+            raise ValueError("give volume_id (existing), name, or size_gb (new)")
+        if not self.mount_path.startswith("/"):
+            raise ValueError(f"mount_path must be absolute, got {self.mount_path!r}")
+        return self
+
+
+class MountSpec(FlowModel):
+    """Data to make visible to the task at ``target``: a host path, a volume, or an fsspec URL."""
+
+    source: str
+    target: str
+    mount_type: Literal["bind", "volume", "s3fs"] = "bind"
+    options: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = False
+    cache_key: str | None = None
+    size_estimate_gb: float | None = Field(default=None, ge=0)
+
+    @field_validator("target")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"mount target must be an absolute path, got {v!r}")
+        return v
+
+
+class TaskConfig(FlowModel):
+    """Everything a task asks for. Exactly one of ``command``, ``shell`` or ``script``.
+
+    At most one of ``instance_type`` and ``min_gpu_memory_gb``; neither means the provider's
+    default (for ``local``: this machine as it is).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    name: str = ""
+    instance_type: str | None = None
+    min_gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
+    command: list[str] | None = None
+    shell: str | None = None
+    script: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    ssh_keys: list[str] = Field(default_factory=list)
+    volumes: list[VolumeSpec] = Field(default_factory=list)
+    data_mounts: list[MountSpec] = Field(default_factory=list)
+    max_price_per_hour: float | None = Field(default=None, ge=0)
+    max_run_time_hours: float | None = Field(default=None, gt=0, le=MAX_RUN_TIME_HOURS)
+    num_instances: int = Field(default=1, ge=1, le=1024)
+    image: str | None = None
+    working_dir: str = "/workspace"
+    region: str | None = None
+    priority: int = Field(default=50, ge=0, le=100)
+    auto_terminate: bool = True
+    upload_code: bool = True
+    code_dir: Path | None = None
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                v = shlex.split(v)
+            except ValueError as exc:
+                raise ValueError(f"cannot split command {v!r}: {exc}") from None
+        if isinstance(v, (list, tuple)) and not v:
+            raise ValueError("command is empty")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"env key {key!r} is not a valid variable name")
+            if "\x00" in value:
+                raise ValueError(f"env value of {key!r} contains a NUL byte")
+        return v
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"working_dir must be an absolute path, got {v!r}")
+        return v
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("instance_type is empty")
+        return v.strip() if v else v
+
+    @model_validator(mode="after")
+    def _rules(self) -> TaskConfig:
+        given = [k for k in ("command", "shell", "script") if getattr(self, k) is not None]
+        if len(given) != 1:
+            which = " and ".join(given) if given else "none"
+            raise ValueError(f"give exactly one of command, shell or script (got {which})")
+        if self.instance_type is not None and self.min_gpu_memory_gb is not None:
+            raise ValueError("give instance_type or min_gpu_memory_gb, not both")
+        if self.name:
+            if not _NAME.match(self.name):
+                raise ValueError(
+                    f"name {self.name!r} must be 1-63 letters, digits, '-' or '_', "
+                    "starting with a letter or digit"
+                )
+        else:
+            object.__setattr__(self, "name", default_name(self))
+        return self
+
+    @property
+    def workload(self) -> str:
+        """The workload as one line a person can read (for tables and messages)."""
+        if self.command is not None:
+            return shlex.join(self.command)
+        if self.shell is not None:
+            return self.shell
+        return (self.script or "").strip().splitlines()[0] if self.script else ""
+
+
+def default_name(config: TaskConfig) -> str:
+    """A readable name from the workload: ``python train.py --lr 3`` -> ``train-py``."""
+    words: list[str]
+    if config.command is not None:
+        words = list(config.command)
+    elif config.shell is not None:
+        words = config.shell.split()
+    else:
+        words = ["script"]
+    interpreters = {"python", "python3", "bash", "sh", "uv", "run", "-m", "-c", "exec", "env"}
+    useful = [w for w in words if w not in interpreters and not w.startswith("-")] or words
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(useful[0]).name if useful else "task").strip("-")
+    return (slug or "task")[:40].strip("-_") or "task"
+
+
+class User(FlowModel):
+    user_id: str
+    username: str
+    email: str | None = None
+
+
+class Instance(FlowModel):
+    instance_id: str
+    status: InstanceStatus = InstanceStatus.PENDING
+    instance_type: str | None = None
+    region: str | None = None
+    public_ip: str | None = None
+    private_ip: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    ssh_host: str | None = None
+    ssh_port: int = 22
+    ssh_user: str = "ubuntu"
+
+
+class Volume(FlowModel):
+    volume_id: str
+    name: str
+    size_gb: int
+    region: str | None = None
+    interface: StorageInterface = StorageInterface.BLOCK
+    created_at: datetime = Field(default_factory=utcnow)
+    attached_to: list[str] = Field(default_factory=list)
+
+
+class Task(FlowModel):
+    """A submitted task. Fields are a snapshot; :meth:`refresh` brings them up to date."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    task_id: str
+    name: str
+    status: TaskStatus = TaskStatus.PENDING
+    provider: str = "local"
+    config: TaskConfig | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    instance_type: str | None = None
+    num_instances: int = 1
+    region: str | None = None
+    cost_per_hour: str | None = None
+    total_cost: str | None = None
+    ssh_host: str | None = None
+    ssh_port: int = 22
+    ssh_user: str = "ubuntu"
+    ssh_command: str | None = None
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    instances: list[str] = Field(default_factory=list)
+    exit_code: int | None = None
+    provider_state: str | None = None
+    message: str | None = None
+    created_by: str | None = None
+
+    _flow: Flow | None = PrivateAttr(default=None)
+
+    def bind(self, flow: Flow) -> Task:
+        self._flow = flow
+        return self
+
+    def _client(self) -> Flow:
+        if self._flow is None:
+            from flowlib.flow import Flow
+
+            self._flow = Flow()
+        return self._flow
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == TaskStatus.RUNNING
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def refresh(self) -> Task:
+        """Bring this snapshot up to date from the provider; returns self."""
+        fresh = self._client().get_task(self.task_id)
+        for field in type(self).model_fields:
+            object.__setattr__(self, field, getattr(fresh, field))
+        return self
+
+    def logs(self, tail: int = 100, follow: bool = False) -> Any:
+        """The last ``tail`` lines as one string, or with ``follow=True`` an iterator of lines
+        that ends when the task does."""
+        if follow:
+            return self._client().follow_logs(self.task_id)
+        return self._client().logs(self.task_id, tail=tail)
+
+    def follow(self) -> Iterator[str]:
+        return self._client().follow_logs(self.task_id)
+
+    def wait(self, timeout: float | None = None) -> Task:
+        """Block until the task ends (or ``timeout`` seconds pass: :class:`TimeoutError`)."""
+        done = self._client().wait(self.task_id, timeout=timeout)
+        for field in type(self).model_fields:
+            object.__setattr__(self, field, getattr(done, field))
+        return self
+
+    def stop(self) -> Task:
+        self._client().cancel(self.task_id)
+        return self.refresh()
+
+    cancel = stop
+
+    def get_instances(self) -> list[Instance]:
+        return self._client().get_instances(self.task_id)
+
+    def get_user(self) -> User:
+        return self._client().get_user(self.task_id)
+
+    def ssh(self, command: str | None = None, node: int = 0) -> int:
+        return self._client().ssh(self.task_id, command=command, node=node)
+
+
+class FlowConfig(FlowModel):
+    """Where and how flowlib talks to a provider. Built by :mod:`flowlib.config` from CLI args,
+    ``FLOW_*`` variables and config files; ``api_key`` never appears in a repr or log."""
+
+    provider: str = "local"
+    api_key: SecretStr | None = None
+    project: str | None = None
+    region: str | None = None
+    api_url: str | None = None
+    home: Path = Field(default_factory=lambda: Path.home() / ".flow")
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def provider_settings(self, name: str | None = None) -> dict[str, Any]:
+        """The settings for one provider: its own section, over the top-level values."""
+        name = name or self.provider
+        base: dict[str, Any] = {
+            "api_key": self.api_key,
+            "project": self.project,
+            "region": self.region,
+            "api_url": self.api_url,
+        }
+        section = dict(self.providers.get(name, {}))
+        if "api_key" in section and not isinstance(section["api_key"], SecretStr):
+            section["api_key"] = SecretStr(str(section["api_key"]))
+        return {k: v for k, v in {**base, **section}.items() if v is not None}
