@@ -37,6 +37,20 @@ COMMON_MISTAKES: dict[str, str] = {
 }
 
 
+# A validator's message may carry a suggestion after this marker: "what is wrong" + HINT + "fix".
+HINT = " | hint: "
+FIELD_HINTS: dict[str, str] = {
+    "max_run_time_hours": "a task may run up to 168 hours (7 days): checkpoint and resubmit",
+    "max_price_per_hour": "prices are US dollars per hour, e.g. 12.5",
+    "num_instances": "num_instances counts machines: 1 or more",
+    "instance_type": "e.g. 'a100', '8xh100', 'a100-80gb.sxm.1x'; `flow catalog` lists them",
+    "min_gpu_memory_gb": "GB of memory per GPU, e.g. 80",
+    "command": "command is a program and its arguments: ['python', 'train.py'] or a string",
+    "env": "env maps variable names to string values: {'WANDB_MODE': 'offline'}",
+    "name": "names use letters, digits, '-' and '_'",
+}
+
+
 def suggest_key(key: str, valid: Iterable[str]) -> str | None:
     """The valid key a user most likely meant by ``key``, or None."""
     valid = sorted(valid)
@@ -51,8 +65,6 @@ class FlowModel(BaseModel):
     """Forbids unknown keys, and raises :class:`ValidationError` with suggestions."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
-    _what: ClassVar[str] = "value"
-
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
@@ -92,7 +104,11 @@ def to_flow_error(
                 suggestions.append(f"valid keys: {', '.join(valid)}")
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{loc}: {msg}")
+            msg, _, hint = msg.partition(HINT)
+            problems.append(f"{loc}: {msg}" if err["loc"] else msg)
+            hint = hint or FIELD_HINTS.get(str(err["loc"][0]) if err["loc"] else "", "")
+            if hint:
+                suggestions.append(hint)
     where = f" in {source}" if source else ""
     message = f"invalid {model.__name__}{where}: " + "; ".join(problems)
     if not suggestions:

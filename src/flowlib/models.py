@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from flowlib._modelbase import FlowModel
+from flowlib._modelbase import HINT, FlowModel
 
 if TYPE_CHECKING:
     from flowlib.flow import Flow
@@ -191,9 +191,16 @@ class TaskConfig(FlowModel):
         given = [k for k in ("command", "shell", "script") if getattr(self, k) is not None]
         if len(given) != 1:
             which = " and ".join(given) if given else "none"
-            raise ValueError(f"give exactly one of command, shell or script (got {which})")
+            raise ValueError(
+                f"give exactly one of command, shell or script (got {which})"
+                f"{HINT}command= runs a program with arguments, shell= a shell line, "
+                "script= the text of a script"
+            )
         if self.instance_type is not None and self.min_gpu_memory_gb is not None:
-            raise ValueError("give instance_type or min_gpu_memory_gb, not both")
+            raise ValueError(
+                "give instance_type or min_gpu_memory_gb, not both"
+                f"{HINT}instance_type names the hardware; min_gpu_memory_gb lets flowlib pick it"
+            )
         if self.name:
             if not _NAME.match(self.name):
                 raise ValueError(
@@ -295,9 +302,14 @@ class Task(FlowModel):
 
     def _client(self) -> Flow:
         if self._flow is None:
-            from flowlib.flow import Flow
+            if _default_client is None:
+                from flowlib.errors import FlowError
 
-            self._flow = Flow()
+                raise FlowError(
+                    f"task {self.task_id} is not bound to a Flow client",
+                    suggestions=["get tasks through flowlib.get_task(id) or Flow().get_task(id)"],
+                )
+            self._flow = _default_client()
         return self._flow
 
     @property
@@ -346,6 +358,16 @@ class Task(FlowModel):
 
     def ssh(self, command: str | None = None, node: int = 0) -> int:
         return self._client().ssh(self.task_id, command=command, node=node)
+
+
+# The engine (a layer above) registers how to build a client for tasks that were made without
+# one (e.g. deserialized), so this module never imports it.
+_default_client: Callable[[], Flow] | None = None
+
+
+def set_default_client(factory: Callable[[], Flow]) -> None:
+    global _default_client
+    _default_client = factory
 
 
 class FlowConfig(FlowModel):

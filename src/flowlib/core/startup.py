@@ -1,0 +1,262 @@
+"""The startup script: one bash script, built from ordered sections, that runs a task on a machine.
+
+The very same script runs on a cloud VM (``FLOW_ROOT`` empty), in the local provider and in an
+emulated cloud instance (``FLOW_ROOT`` = a sandbox directory): every path it touches is prefixed
+with ``${FLOW_ROOT:-}``. Files it leaves behind, relative to that root::
+
+    var/lib/flow/code.tar.gz   the code archive (embedded in the script, or put there by a provider)
+    var/log/flow/task.log      the workload's stdout and stderr
+    var/run/flow/started       when the workload began (epoch seconds)
+    var/run/flow/exit_code     the workload's exit code, written atomically when it ends
+    var/run/flow/message       why the script failed before or around the workload, if it did
+
+Every user value is quoted with :func:`shlex.quote`, so an env value with quotes, ``$(...)``,
+backticks, newlines or unicode reaches the workload byte for byte. Nothing in the script echoes
+env values: secrets stay out of logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from flowlib.errors import PackagingError
+from flowlib.models import TaskConfig
+
+__all__ = [
+    "CODE_ARCHIVE",
+    "EXIT_TIMEOUT",
+    "SECTIONS",
+    "ScriptContext",
+    "build_script",
+    "fit_script",
+]
+
+CODE_ARCHIVE = "var/lib/flow/code.tar.gz"
+EXIT_TIMEOUT = 124
+# Seconds between SIGTERM and SIGKILL when the time limit or a cancel stops the workload.
+KILL_GRACE_S = 30
+
+
+@dataclass(frozen=True)
+class ScriptContext:
+    """What the sections need. ``code`` is the archive to embed, or None when the provider puts
+    it at ``$FLOW_ROOT/var/lib/flow/code.tar.gz`` itself (``code_sha256`` then checks it)."""
+
+    task_id: str
+    config: TaskConfig
+    code: bytes | None = None
+    code_sha256: str | None = None
+    code_at_path: bool = False
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    release_command: str | None = None  # run at the end when auto_terminate (self-release)
+    docker: bool = False  # run `image` with docker
+
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+def section_header(ctx: ScriptContext) -> str:
+    return f"""#!/bin/bash
+# flowlib startup script for task {ctx.task_id}
+# shellcheck disable=SC2016,SC2329  # literal $ in quoted values; helpers run from traps
+set -euo pipefail
+umask 022
+FLOW_ROOT="${{FLOW_ROOT:-}}"
+FLOW_LIB="$FLOW_ROOT/var/lib/flow"
+FLOW_LOGS="$FLOW_ROOT/var/log/flow"
+FLOW_RUN="$FLOW_ROOT/var/run/flow"
+mkdir -p "$FLOW_LIB" "$FLOW_LOGS" "$FLOW_RUN"
+flow_log() {{ printf '[flow %s] %s\\n' "$(date -u +%H:%M:%S)" "$*" >&2; }}
+flow_finish() {{
+  printf '%s\\n' "$1" > "$FLOW_RUN/exit_code.tmp"
+  mv -f "$FLOW_RUN/exit_code.tmp" "$FLOW_RUN/exit_code"
+}}
+flow_fail() {{
+  printf '%s\\n' "$1" > "$FLOW_RUN/message"
+  flow_log "error: $1"
+  flow_finish "${{2:-1}}"
+  exit "${{2:-1}}"
+}}
+flow_on_exit() {{
+  local rc=$?
+  if [ ! -f "$FLOW_RUN/exit_code" ]; then
+    [ -f "$FLOW_RUN/message" ] || printf 'startup script stopped (exit %s)\\n' "$rc" > "$FLOW_RUN/message"
+    flow_finish "$rc"
+  fi
+}}
+trap flow_on_exit EXIT
+"""
+
+
+def section_env(ctx: ScriptContext) -> str:
+    env = {
+        "FLOW_TASK_ID": ctx.task_id,
+        "FLOW_TASK_NAME": ctx.config.name,
+        "FLOW_NUM_INSTANCES": str(ctx.config.num_instances),
+        "FLOW_WORKSPACE": ctx.config.working_dir,
+        **ctx.extra_env,
+        **ctx.config.env,
+    }
+    lines = [f"export {key}={_q(value)}" for key, value in env.items()]
+    return "# environment (values are never echoed)\n" + "\n".join(lines) + "\n"
+
+
+def section_code(ctx: ScriptContext) -> str:
+    if ctx.code is None and not ctx.code_at_path:
+        return ""
+    workdir = f'"$FLOW_ROOT"{_q(ctx.config.working_dir)}'
+    parts = ["# code upload"]
+    if ctx.code is not None:
+        encoded = base64.encodebytes(ctx.code).decode("ascii")
+        parts.append(f'base64 -d > "$FLOW_ROOT/{CODE_ARCHIVE}" <<\'FLOW_CODE\'\n{encoded}FLOW_CODE')
+    sha = ctx.code_sha256 or (hashlib.sha256(ctx.code).hexdigest() if ctx.code else None)
+    archive = f'"$FLOW_ROOT/{CODE_ARCHIVE}"'
+    parts.append(f'[ -f {archive} ] || flow_fail "code archive is missing"')
+    if sha:
+        parts.append(
+            f'printf \'%s  %s\\n\' {sha} {archive} | sha256sum -c --status - '
+            '|| flow_fail "code archive is corrupt (checksum mismatch)"'
+        )
+    parts.append(
+        # Refuse absolute paths and '..' before extracting anything (path traversal).
+        f'tar -tzf {archive} > "$FLOW_LIB/code.list" || flow_fail "code archive is unreadable"\n'
+        "if grep -qE '(^/|(^|/)[.][.](/|$))' \"$FLOW_LIB/code.list\"; then\n"
+        '  flow_fail "code archive has unsafe paths"\n'
+        "fi\n"
+        f"mkdir -p {workdir}\n"
+        f'tar -xzf {archive} -C {workdir} --no-same-owner --no-same-permissions '
+        '|| flow_fail "cannot extract the code archive"'
+    )
+    return "\n".join(parts) + "\n"
+
+
+def section_workdir(ctx: ScriptContext) -> str:
+    workdir = f'"$FLOW_ROOT"{_q(ctx.config.working_dir)}'
+    return f"mkdir -p {workdir}\ncd {workdir}\n"
+
+
+def _workload_argv(ctx: ScriptContext) -> str:
+    """The workload as a bash word list (already quoted)."""
+    cfg = ctx.config
+    if cfg.command is not None:
+        argv = shlex.join(cfg.command)
+    elif cfg.shell is not None:
+        argv = f"bash -c {_q(cfg.shell)}"
+    else:
+        argv = '"$FLOW_LIB/workload"' if (cfg.script or "").startswith("#!") else (
+            'bash "$FLOW_LIB/workload"'
+        )
+    if ctx.docker and cfg.image:
+        envs = " ".join(f"-e {_q(k)}" for k in {**ctx.extra_env, **cfg.env})
+        mount = f'-v "$PWD":{_q(cfg.working_dir)} -w {_q(cfg.working_dir)}'
+        gpus = "--gpus all " if cfg.instance_type or cfg.min_gpu_memory_gb else ""
+        if cfg.script is not None:
+            mount += ' -v "$FLOW_LIB/workload":/flow-workload:ro'
+            argv = argv.replace('"$FLOW_LIB/workload"', "/flow-workload")
+        argv = f"docker run --rm {gpus}{envs} {mount} {_q(cfg.image)} {argv}".replace("  ", " ")
+    return argv
+
+
+def section_script_file(ctx: ScriptContext) -> str:
+    if ctx.config.script is None:
+        return ""
+    encoded = base64.b64encode(ctx.config.script.encode("utf-8")).decode("ascii")
+    return (
+        f'printf \'%s\' {_q(encoded)} | base64 -d > "$FLOW_LIB/workload"\n'
+        'chmod +x "$FLOW_LIB/workload"\n'
+    )
+
+
+def section_workload(ctx: ScriptContext) -> str:
+    hours = ctx.config.max_run_time_hours
+    limit = (
+        f"timeout --kill-after={KILL_GRACE_S} {max(1, round(hours * 3600))} "
+        if hours is not None
+        else ""
+    )
+    return f"""# the workload, under its time limit; its output goes to task.log
+date +%s > "$FLOW_RUN/started"
+set +e
+{limit}{_workload_argv(ctx)} >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
+FLOW_PID=$!
+trap 'kill -TERM "$FLOW_PID" 2>/dev/null' TERM INT HUP
+wait "$FLOW_PID"
+FLOW_RC=$?
+while kill -0 "$FLOW_PID" 2>/dev/null; do wait "$FLOW_PID"; FLOW_RC=$?; done
+trap - TERM INT HUP
+set -e
+"""
+
+
+def section_exit(ctx: ScriptContext) -> str:
+    hours = ctx.config.max_run_time_hours
+    note = ""
+    if hours is not None:
+        note = (
+            f'if [ "$FLOW_RC" -eq {EXIT_TIMEOUT} ]; then\n'
+            f'  printf \'%s\\n\' {_q(f"stopped: max_run_time_hours={hours:g} reached")} '
+            '> "$FLOW_RUN/message"\nfi\n'
+        )
+    return f'{note}flow_finish "$FLOW_RC"\n'
+
+
+def section_release(ctx: ScriptContext) -> str:
+    if not (ctx.config.auto_terminate and ctx.release_command):
+        return 'exit "$FLOW_RC"\n'
+    return f'# self-release: stop billing\n{ctx.release_command} || true\nexit "$FLOW_RC"\n'
+
+
+Section = Callable[[ScriptContext], str]
+SECTIONS: Sequence[Section] = (
+    section_header,
+    section_env,
+    section_code,
+    section_workdir,
+    section_script_file,
+    section_workload,
+    section_exit,
+    section_release,
+)
+
+
+def build_script(ctx: ScriptContext, sections: Sequence[Section] = SECTIONS) -> str:
+    """Join the sections in order into one script."""
+    return "".join(s(ctx) for s in sections)
+
+
+def fit_script(script: str, limit: int | None) -> str:
+    """Return ``script`` if it fits ``limit`` characters, else a compressed bootstrap that
+    checks its hash and runs it. Raises :class:`ValidationError` if even that is too large."""
+    if limit is None or len(script) <= limit:
+        return script
+    raw = script.encode("utf-8")
+    packed = base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+    sha = hashlib.sha256(raw).hexdigest()
+    boot = (
+        "#!/bin/bash\n"
+        "# flowlib bootstrap: the real startup script, gzip+base64, checked by sha256\n"
+        "set -euo pipefail\n"
+        'FLOW_BOOT="${FLOW_ROOT:-}/var/lib/flow"\n'
+        'mkdir -p "$FLOW_BOOT"\n'
+        f"printf '%s' '{packed}' | base64 -d | gunzip > \"$FLOW_BOOT/startup.sh\"\n"
+        f"printf '%s  %s\\n' {sha} \"$FLOW_BOOT/startup.sh\" | sha256sum -c --status -\n"
+        'exec bash "$FLOW_BOOT/startup.sh"\n'
+    )
+    if len(boot) > limit:
+        raise PackagingError(
+            f"the startup script is {len(script):,} characters ({len(boot):,} compressed); "
+            f"the provider accepts {limit:,}",
+            suggestions=[
+                "add a .flowignore to shrink the code upload",
+                "use upload_code=False and fetch code in the command (git clone, a volume)",
+            ],
+            script_chars=len(script),
+            limit=limit,
+        )
+    return boot

@@ -1,0 +1,420 @@
+"""The engine: turns a task description into a running task, and answers questions about it.
+
+Data flows one way: a frontend builds a :class:`TaskConfig`, :meth:`Flow.run` checks it against
+the chosen provider's capabilities, lets the provider prepare it, records the task in the store,
+and only then asks the provider to create anything. Status, logs, wait and cancel read the
+store and ask the provider for what changed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shlex
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.errors import FlowError, TimeoutError, UnsupportedError, ValidationError
+from flowlib.models import (
+    FlowConfig,
+    Instance,
+    MountSpec,
+    Task,
+    TaskConfig,
+    TaskStatus,
+    User,
+    set_default_client,
+)
+
+if TYPE_CHECKING:
+    from flowlib.catalog import Offer
+    from flowlib.core.store import TaskRecord, TaskStore
+    from flowlib.providers import Registry
+    from flowlib.providers.base import Provider
+
+__all__ = ["Flow", "TaskLike", "wanted_features"]
+
+TaskLike = TaskConfig | str | Path | Sequence[str]
+_SHELL_OPERATORS = set("&|;<>()") | {"&&", "||", ";;", ">>", "<<"}
+_SHELL_CHARS = set("$`*?~[")
+
+
+class Flow:
+    """A client for running and inspecting tasks.
+
+    >>> flow = Flow()                       # settings from FLOW_* and config files
+    >>> task = flow.run("python train.py")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: FlowConfig | None = None,
+        *,
+        provider: str | None = None,
+        store: TaskStore | None = None,
+        registry: Registry | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        **settings: Any,
+    ) -> None:
+        if config is None:
+            from flowlib.config import load_config
+
+            config = load_config({"provider": provider, **settings})
+        elif provider is not None:
+            config = config.model_copy(update={"provider": provider})
+        self.config = config
+        self.clock = clock
+        self._store = store
+        self._registry = registry
+        self._providers: dict[str, Provider] = {}
+
+    # -- plumbing ---------------------------------------------------------------------
+    @property
+    def store(self) -> TaskStore:
+        if self._store is None:
+            from flowlib.core.store import TaskStore
+
+            self._store = TaskStore.at_home(self.config.home)
+        return self._store
+
+    def provider(self, name: str | None = None) -> Provider:
+        """The provider called ``name`` (default: the configured one), built once."""
+        name = name or self.config.provider
+        if name not in self._providers:
+            if self._registry is None:
+                from flowlib.providers import get_registry
+
+                self._registry = get_registry()
+            self._providers[name] = self._registry.create(name, self.config)
+        return self._providers[name]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> Flow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- submit -----------------------------------------------------------------------
+    def run(
+        self,
+        task: TaskLike | None = None,
+        *,
+        provider: str | None = None,
+        wait: bool = False,
+        **fields: Any,
+    ) -> Task:
+        """Submit a task and return its handle (``wait=True``: after it ends).
+
+        ``task`` is a :class:`TaskConfig`, a path to a YAML task file, a command line
+        (a string using shell syntax such as ``&&`` or ``$VAR`` runs as ``shell``), or an argv
+        list. Keyword ``fields`` are TaskConfig fields that override it.
+        """
+        config = to_task_config(task, **fields)
+        name = provider or self.config.provider
+        chosen = self.provider(name)
+        config = check_and_prepare(chosen, config)
+        record = self._record(config, name)
+        try:
+            data = chosen.submit(record)
+        except BaseException as exc:
+            message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
+            self.store.update(record.task_id, status=TaskStatus.FAILED, message=message,
+                              provider_state="submit-failed", completed_at=_now())
+            raise
+        self.store.update(record.task_id, provider_data=data, provider_state="submitted")
+        handle = self.get_task(record.task_id)
+        return self.wait(handle.task_id) if wait else handle
+
+    def submit(
+        self,
+        command: TaskLike,
+        *,
+        gpu: str | None = None,
+        data: str | Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> Task:
+        """The reference's short form: ``submit("python train.py", gpu="a100:4",
+        data="s3://bucket/data")``. ``gpu`` is an instance type; ``data`` a URL mounted at
+        ``/data``, or a mapping of mount path to URL (``s3://``, ``volume://``, a local path)."""
+        if gpu is not None:
+            fields["instance_type"] = gpu
+        if data is not None:
+            fields["data_mounts"] = data_mounts(data)
+        return self.run(command, **fields)
+
+    def _record(self, config: TaskConfig, provider: str) -> TaskRecord:
+        from flowlib.core.store import TaskRecord, new_task_id
+
+        if config.upload_code:
+            code_dir = Path(config.code_dir or Path.cwd()).absolute()
+            if not code_dir.is_dir():
+                raise ValidationError(
+                    f"the code directory {code_dir} does not exist",
+                    suggestions=["set code_dir to your project directory, or upload_code=False"],
+                )
+            config = config.model_copy(update={"code_dir": code_dir})
+        record = TaskRecord(
+            task_id=new_task_id(),
+            name=config.name,
+            provider=provider,
+            config=config,
+            provider_state="submitting",
+            instance_type=config.instance_type,
+        )
+        record.provider_data = {"created_by": _user()}
+        self.store.add(record)
+        return record
+
+    # -- inspect ----------------------------------------------------------------------
+    def get_task(self, ref: str) -> Task:
+        """A task by id, unique id prefix, or name (the newest with that name)."""
+        record = self.store.resolve(ref)
+        return self._to_task(self._refresh([record])[0])
+
+    def status(self, ref: str) -> TaskStatus:
+        return self.get_task(ref).status
+
+    def list_tasks(
+        self,
+        status: TaskStatus | Iterable[TaskStatus] | None = None,
+        limit: int = 100,
+        *,
+        provider: str | None = None,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Tasks newest first; unfinished ones are refreshed (one batch call per provider)."""
+        wanted = [status] if isinstance(status, TaskStatus) else (list(status) if status else None)
+        records = self.store.list(status=wanted, provider=provider, limit=limit, offset=offset)
+        records = self._refresh(records)
+        if wanted is not None:
+            records = [r for r in records if r.status in set(wanted)]
+        return [self._to_task(r) for r in records]
+
+    def _refresh(self, records: list[TaskRecord]) -> list[TaskRecord]:
+        live = [r for r in records if not r.status.is_terminal]
+        by_provider: dict[str, list[TaskRecord]] = {}
+        for r in live:
+            by_provider.setdefault(r.provider, []).append(r)
+        fresh: dict[str, TaskRecord] = {}
+        for name, group in by_provider.items():
+            try:
+                states = self.provider(name).status(group)
+            except FlowError:
+                continue  # show what the store knows; the next refresh may succeed
+            for r in group:
+                state = states.get(r.task_id)
+                if state is None:
+                    continue
+                changes = _changes(r, state)
+                fresh[r.task_id] = self.store.update(r.task_id, **changes) if changes else r
+        return [fresh.get(r.task_id, r) for r in records]
+
+    def _to_task(self, record: TaskRecord) -> Task:
+        task = Task(
+            task_id=record.task_id,
+            name=record.name,
+            status=record.status,
+            provider=record.provider,
+            config=record.config,
+            created_at=record.created_at,
+            started_at=record.started_at,
+            completed_at=record.completed_at,
+            instance_type=record.instance_type or ("this machine" if record.provider == "local"
+                                                   else None),
+            num_instances=record.config.num_instances,
+            region=record.config.region,
+            exit_code=record.exit_code,
+            provider_state=record.provider_state,
+            message=record.message,
+            created_by=record.provider_data.get("created_by"),
+        )
+        return task.bind(self)
+
+    def logs(self, ref: str, tail: int | None = 100) -> str:
+        record = self.store.resolve(ref)
+        return "\n".join(self.provider(record.provider).logs(record, tail=tail))
+
+    def follow_logs(self, ref: str) -> Iterator[str]:
+        """Log lines as they are written, ending when the task ends."""
+        record = self.store.resolve(ref)
+        yield from self.provider(record.provider).logs(record, tail=None, follow=True)
+        self._refresh([self.store.get(record.task_id)])
+
+    def wait(self, ref: str, timeout: float | None = None) -> Task:
+        """Block until the task ends; :class:`TimeoutError` after ``timeout`` seconds."""
+        record = self.store.resolve(ref)
+        interval_cap = getattr(self.provider(record.provider), "poll_interval_s", 2.0)
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        interval = min(0.002, interval_cap)
+        while True:
+            record = self._refresh([self.store.get(record.task_id)])[0]
+            if record.status.is_terminal:
+                return self._to_task(record)
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"task {record.task_id} is still {record.status.value} after {timeout:g} s",
+                    suggestions=[f"wait longer, or `flow cancel {record.task_id}`"],
+                    task_id=record.task_id,
+                )
+            self.clock.sleep(interval)
+            interval = min(interval * 1.5, interval_cap)
+
+    def cancel(self, ref: str) -> Task:
+        """Stop a task and release what it holds. A finished task raises ValidationError."""
+        record = self._refresh([self.store.resolve(ref)])[0]
+        if record.status.is_terminal:
+            raise ValidationError(
+                f"task {record.task_id} ({record.name}) already ended: {record.status.value}",
+                suggestions=["`flow status` lists the tasks still running"],
+                task_id=record.task_id,
+            )
+        record = self.store.update(record.task_id, cancel_requested=True)
+        self.provider(record.provider).cancel(record)
+        record = self._refresh([record])[0]
+        if not record.status.is_terminal:
+            record = self.store.update(record.task_id, status=TaskStatus.CANCELLED,
+                                       message="cancelled by user", completed_at=_now())
+        return self._to_task(record)
+
+    def get_instances(self, ref: str) -> list[Instance]:
+        record = self.store.resolve(ref)
+        return self.provider(record.provider).instances(record)
+
+    def get_user(self, ref: str) -> User:
+        record = self.store.resolve(ref)
+        name = str(record.provider_data.get("created_by") or _user())
+        return User(user_id=name, username=name)
+
+    def ssh(self, ref: str, command: str | None = None, node: int = 0) -> int:
+        record = self.store.resolve(ref)
+        chosen = self.provider(record.provider)
+        ssh = getattr(chosen, "ssh", None)
+        if ssh is None:
+            reason = chosen.capabilities.unsupported.get("ssh", "it has no ssh access")
+            raise UnsupportedError(
+                f"provider '{record.provider}' cannot open ssh: {reason}",
+                suggestions=["use `flow logs` to see the task's output"],
+            )
+        result: int = ssh(record, command=command, node=node)
+        return result
+
+    def find_instances(self, **filters: Any) -> list[Offer]:
+        """Offers from the catalog, cheapest first (see :func:`flowlib.catalog.find_instances`)."""
+        from flowlib.catalog import get_catalog
+
+        return get_catalog().find_instances(**filters)
+
+
+set_default_client(Flow)
+
+
+# -- helpers shared by the API, the CLI and the frontends -----------------------------------
+def to_task_config(task: TaskLike | None = None, **fields: Any) -> TaskConfig:
+    """Any accepted task description as one :class:`TaskConfig`, ``fields`` overriding."""
+    if isinstance(task, TaskConfig):
+        if not fields:
+            return task
+        return TaskConfig(**{**task.model_dump(exclude_unset=True), **fields})
+    if isinstance(task, Path) or (isinstance(task, str) and _looks_like_task_file(task)):
+        from flowlib.frontends.yaml import load_task_file
+
+        return load_task_file(Path(task), **fields)
+    if isinstance(task, str):
+        key = "shell" if uses_shell_syntax(task) else "command"
+        return TaskConfig(**{key: task, **fields})
+    if task is not None:
+        return TaskConfig(command=list(task), **fields)
+    return TaskConfig(**fields)
+
+
+def _looks_like_task_file(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) and " " not in text.strip()
+
+
+def uses_shell_syntax(command: str) -> bool:
+    """True when ``command`` means something only a shell gives it: operators (``&&``, ``|``,
+    ``>``...), expansions (``$VAR``, backticks, globs, ``~``). Such a string runs as ``shell``
+    (bash reads its quotes exactly as a terminal would); any other is split into argv."""
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        if any(t in _SHELL_OPERATORS for t in lexer):
+            return True
+    except ValueError:
+        return True
+    return any(ch in _SHELL_CHARS for ch in command)
+
+
+def data_mounts(data: str | Mapping[str, str]) -> list[MountSpec]:
+    """``data=`` of :meth:`Flow.submit` as mount specs."""
+    pairs = {"/data": data} if isinstance(data, str) else dict(data)
+    mounts = []
+    for target, source in pairs.items():
+        if "://" in source:
+            scheme = source.split("://", 1)[0]
+            kind = "volume" if scheme == "volume" else "s3fs"
+        else:
+            kind = "bind"
+        mounts.append(MountSpec(source=source, target=target, mount_type=kind))
+    return mounts
+
+
+def wanted_features(config: TaskConfig) -> list[str]:
+    """The capabilities a task needs beyond running a command."""
+    from flowlib.providers.base import Feature
+
+    wanted = []
+    if config.num_instances > 1:
+        wanted.append(Feature.MULTI_NODE)
+    if config.volumes:
+        wanted.append(Feature.VOLUMES)
+    if config.data_mounts:
+        wanted.append(Feature.DATA_MOUNTS)
+    if config.image:
+        wanted.append(Feature.CONTAINER_IMAGE)
+    return wanted
+
+
+def check_and_prepare(provider: Provider, config: TaskConfig) -> TaskConfig:
+    """Refuse, in one error, everything the provider cannot do; then let it prepare."""
+    missing = provider.capabilities.missing(wanted_features(config))
+    if missing:
+        raise UnsupportedError(
+            f"provider '{provider.name}' cannot run this task: "
+            + "; ".join(f"{feature}: {reason}" for feature, reason in missing.items()),
+            suggestions=["choose another provider with --provider, or drop those settings"],
+            provider=provider.name,
+            unsupported=sorted(missing),
+        )
+    return provider.prepare(config)
+
+
+def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:
+    new = {
+        "status": state.status,
+        "exit_code": state.exit_code,
+        "provider_state": state.provider_state,
+        "message": state.message,
+        "started_at": state.started_at or record.started_at,
+        "completed_at": state.completed_at or record.completed_at,
+    }
+    if state.provider_data:
+        new["provider_data"] = {**record.provider_data, **state.provider_data}
+    return {k: v for k, v in new.items() if getattr(record, k) != v}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

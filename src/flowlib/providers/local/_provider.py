@@ -1,0 +1,297 @@
+"""The local provider: runs the task's startup script on this machine, detached.
+
+Each task gets a directory ``FLOW_HOME/tasks/<task_id>/``::
+
+    startup.sh        the same script a cloud VM would run
+    startup.log       the script's own messages
+    root/             FLOW_ROOT: the task's "machine" (workspace/, var/log/flow/task.log, ...)
+
+The script runs in its own session (``setsid``), so it outlives the submitting process and a
+cancel can signal every process it started. State is read from the files the script leaves
+(started, exit_code, message) and from the process table, so any later process can ask.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRunner
+from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
+from flowlib.errors import ProviderError
+from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus
+from flowlib.providers.base import Capabilities, Feature, TaskState
+from flowlib.providers.local import _gpus, _procs
+
+if TYPE_CHECKING:
+    from flowlib.core.store import TaskRecord
+
+# Variables of the submitting shell that must not leak into a task (credentials).
+_SECRET_ENV = ("FLOW_API_KEY",)
+FOLLOW_POLL_S = 0.01
+
+
+class LocalProvider:
+    """Runs tasks as real processes on this machine."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        runner: CommandRunner | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        cancel_grace_s: float = 5.0,
+    ) -> None:
+        self.home = Path(home)
+        self.tasks_dir = self.home / "tasks"
+        self.runner = runner or SubprocessRunner()
+        self.clock = clock
+        self.cancel_grace_s = cancel_grace_s
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # -- what this provider can do -------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        unsupported = {
+            Feature.SPOT: "the local provider runs on this machine; there is no spot market",
+            Feature.MULTI_NODE: "the local provider runs on one machine (num_instances must be 1)",
+            Feature.VOLUMES: "persistent volumes are not available on the local provider yet",
+            Feature.DATA_MOUNTS: "data mounts are not available on the local provider yet",
+            Feature.SSH: "a local task runs on this machine: open a shell here",
+            Feature.HIBERNATE: "the local provider does not hibernate",
+        }
+        if not _docker_available():
+            unsupported[Feature.CONTAINER_IMAGE] = (
+                "running `image` needs a Docker engine, and none answers on this machine"
+            )
+        return Capabilities(unsupported)
+
+    def offers(self, config: TaskConfig) -> list[Any]:
+        return []
+
+    def prepare(self, config: TaskConfig) -> TaskConfig:
+        _gpus.check_fits(config, self.gpus())
+        return config
+
+    def gpus(self) -> list[_gpus.LocalGPU]:
+        return _gpus.detect_gpus(self.runner)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def task_dir(self, task_id: str) -> Path:
+        return self.tasks_dir / task_id
+
+    def submit(self, record: TaskRecord) -> dict[str, Any]:
+        config = record.config
+        task_dir = self.task_dir(record.task_id)
+        root = task_dir / "root"
+        (root / "var/lib/flow").mkdir(parents=True, exist_ok=True)
+        sha = None
+        if config.upload_code:
+            from flowlib.core.packaging import package_directory
+
+            archive = package_directory(Path(config.code_dir or Path.cwd()))
+            (root / CODE_ARCHIVE).write_bytes(archive.data)
+            sha = archive.sha256
+        context = ScriptContext(
+            task_id=record.task_id,
+            config=config,
+            code_at_path=config.upload_code,
+            code_sha256=sha,
+            docker=config.image is not None,
+        )
+        script = task_dir / "startup.sh"
+        script.write_text(build_script(context), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
+        env["FLOW_ROOT"] = str(root)
+        with open(task_dir / "startup.log", "ab") as log:
+            try:
+                proc = subprocess.Popen(
+                    ["bash", str(script)],
+                    cwd=root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise ProviderError(
+                    f"cannot start bash for task {record.task_id}: {exc}",
+                    suggestions=["the local provider needs bash on PATH"],
+                    provider="local",
+                ) from exc
+        self._children[record.task_id] = proc
+        return {"pid": proc.pid, "start_ticks": _procs.start_ticks(proc.pid), "dir": str(task_dir)}
+
+    def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
+        return {r.task_id: self._state(r) for r in records}
+
+    def _state(self, record: TaskRecord) -> TaskState:
+        run = self.task_dir(record.task_id) / "root/var/run/flow"
+        child = self._children.get(record.task_id)
+        if child is not None:
+            child.poll()  # reap our own child so it does not linger as a zombie
+        exit_code = _read_int(run / "exit_code")
+        message = _read_text(run / "message")
+        started = _mtime(run / "started")
+        if exit_code is not None:
+            done = _mtime(run / "exit_code")
+            if record.cancel_requested:
+                return TaskState(TaskStatus.CANCELLED, exit_code, "exited", "cancelled by user",
+                                 started, done)
+            status = TaskStatus.COMPLETED if exit_code == 0 else TaskStatus.FAILED
+            if exit_code == EXIT_TIMEOUT and message is None:
+                message = "stopped by its time limit"
+            return TaskState(status, exit_code, "exited", message, started, done)
+        pid = record.provider_data.get("pid")
+        alive = pid is not None and _procs.alive(int(pid), record.provider_data.get("start_ticks"))
+        if alive:
+            status = TaskStatus.RUNNING if started else TaskStatus.PENDING
+            return TaskState(status, None, "running" if started else "starting", None, started)
+        if pid is None:
+            return TaskState(TaskStatus.PENDING, provider_state="submitting")
+        if record.cancel_requested:
+            return TaskState(TaskStatus.CANCELLED, None, "killed", "cancelled by user", started,
+                             _now())
+        return TaskState(
+            TaskStatus.FAILED,
+            None,
+            "vanished",
+            message or "the task's processes ended without reporting an exit code "
+            "(killed, or the machine restarted)",
+            started,
+            _now(),
+        )
+
+    def logs(
+        self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
+    ) -> Iterator[str]:
+        path = self.task_dir(record.task_id) / "root/var/log/flow/task.log"
+        if not follow:
+            return iter(_tail(path, tail))
+        return self._follow(record, path)
+
+    def _follow(self, record: TaskRecord, path: Path) -> Iterator[str]:
+        exit_marker = self.task_dir(record.task_id) / "root/var/run/flow/exit_code"
+        pending = b""
+        position = 0
+        while True:
+            finished = exit_marker.exists() or self._state(record).status.is_terminal
+            try:
+                with open(path, "rb") as fh:
+                    fh.seek(position)
+                    chunk = fh.read()
+            except FileNotFoundError:
+                chunk = b""
+            if chunk:
+                position += len(chunk)
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            elif finished:
+                if pending:
+                    yield pending.decode("utf-8", "replace")
+                return
+            else:
+                self.clock.sleep(FOLLOW_POLL_S)
+
+    def cancel(self, record: TaskRecord) -> None:
+        pid = record.provider_data.get("pid")
+        if pid is None:
+            return
+        session = int(pid)
+        if not _procs.alive(session, record.provider_data.get("start_ticks")) and not (
+            _procs.session_members(session)
+        ):
+            return
+        _procs.signal_session(session, signal.SIGTERM)
+        deadline = self.clock.monotonic() + self.cancel_grace_s
+        while _procs.session_members(session) and self.clock.monotonic() < deadline:
+            child = self._children.get(record.task_id)
+            if child is not None:
+                child.poll()
+            self.clock.sleep(0.02)
+        _procs.signal_session(session, signal.SIGKILL)
+        child = self._children.get(record.task_id)
+        if child is not None:
+            child.poll()
+
+    def instances(self, record: TaskRecord) -> list[Instance]:
+        state = self._state(record)
+        status = InstanceStatus.TERMINATED if state.status.is_terminal else InstanceStatus.RUNNING
+        return [
+            Instance(
+                instance_id=f"local-{record.task_id}",
+                status=status,
+                instance_type=record.instance_type,
+                region="local",
+                public_ip="127.0.0.1",
+                private_ip="127.0.0.1",
+                created_at=record.created_at,
+                ssh_host=None,
+                ssh_user=os.environ.get("USER", "root"),
+            )
+        ]
+
+
+def _docker_available() -> bool:
+    return shutil.which("docker") is not None and (
+        Path("/var/run/docker.sock").exists() or bool(os.environ.get("DOCKER_HOST"))
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_int(path: Path) -> int | None:
+    text = _read_text(path)
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _tail(path: Path, lines: int | None) -> list[str]:
+    """The last ``lines`` lines of a file, reading from the end (logs can be large)."""
+    try:
+        with open(path, "rb") as fh:
+            if lines is None:
+                data = fh.read()
+            else:
+                end = fh.seek(0, os.SEEK_END)
+                block, data = 64 * 1024, b""
+                pos = end
+                while pos > 0 and data.count(b"\n") <= lines:
+                    pos = max(0, pos - block)
+                    fh.seek(pos)
+                    data = fh.read(end - pos)
+    except FileNotFoundError:
+        return []
+    text = data.decode("utf-8", "replace")
+    out = text.splitlines()
+    return out if lines is None else out[-lines:] if lines > 0 else []

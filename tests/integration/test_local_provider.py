@@ -1,0 +1,172 @@
+"""The local provider runs real, detached processes through the same startup script a VM runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flowlib import Flow, TaskConfig, TaskStatus
+from flowlib.errors import CapacityError, FlowError, TaskNotFoundError, ValidationError
+from flowlib.providers.local import _procs
+
+
+@pytest.fixture
+def flow(project: Path, isolated_home: Path) -> Flow:
+    return Flow(provider="local")
+
+
+def test_a_task_runs_to_completion_with_its_output(flow: Flow) -> None:
+    task = flow.run("echo hello from flowlib")
+    done = task.wait(timeout=30)
+    assert done.status == TaskStatus.COMPLETED
+    assert done.exit_code == 0
+    assert task.logs() == "hello from flowlib"
+
+
+def test_the_real_exit_code_decides_failed(flow: Flow) -> None:
+    task = flow.run("exit 3", wait=True)
+    assert task.status == TaskStatus.FAILED
+    assert task.exit_code == 3
+
+
+def test_the_uploaded_code_is_the_working_directory(flow: Flow, project: Path) -> None:
+    task = flow.run([sys.executable, "train.py"], wait=True)
+    assert task.logs() == "training"
+    assert task.exit_code == 0
+
+
+def test_code_is_snapshotted_at_submit(flow: Flow, project: Path) -> None:
+    (project / "slow.py").write_text("import time; time.sleep(0.5); print(open('data.txt').read())")
+    (project / "data.txt").write_text("before")
+    task = flow.run([sys.executable, "slow.py"])
+    (project / "data.txt").write_text("after")  # edited while the task runs
+    assert task.wait(timeout=30).exit_code == 0
+    assert task.logs() == "before"
+
+
+def test_env_reaches_the_workload_and_secrets_of_the_shell_do_not(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOW_API_KEY", "fkey_secret_do_not_leak")
+    task = flow.run(
+        [sys.executable, "-c", "import os; print(os.environ['MSG'], os.environ.get('FLOW_API_KEY'))"],
+        env={"MSG": "it's $(fine)"},
+        wait=True,
+    )
+    assert task.logs() == "it's $(fine) None"
+
+
+def test_a_task_outlives_the_process_that_submitted_it(project: Path) -> None:
+    code = (
+        "import flowlib; t = flowlib.run('sleep 0.3; echo survived', name='orphan');"
+        "print(t.task_id)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    task_id = out.stdout.strip()
+    task = Flow().wait(task_id, timeout=30)  # a different process asks
+    assert task.status == TaskStatus.COMPLETED
+    assert task.logs() == "survived"
+
+
+def test_a_task_is_found_by_id_prefix_and_name(flow: Flow) -> None:
+    task = flow.run("true", name="findme", wait=True)
+    assert flow.get_task(task.task_id[:10]).task_id == task.task_id
+    assert flow.get_task("findme").task_id == task.task_id
+    with pytest.raises(TaskNotFoundError):
+        flow.get_task("no-such-task")
+
+
+def test_logs_tail_and_follow(flow: Flow) -> None:
+    script = "for i in 1 2 3 4 5; do echo line$i; sleep 0.05; done"
+    task = flow.run(script)
+    followed = list(task.logs(follow=True))
+    assert followed == [f"line{i}" for i in range(1, 6)]
+    assert task.logs(tail=2) == "line4\nline5"
+    assert task.refresh().status == TaskStatus.COMPLETED
+
+
+def test_follow_yields_lines_while_the_task_is_still_running(flow: Flow) -> None:
+    task = flow.run("echo first; sleep 2; echo second")
+    lines = task.logs(follow=True)
+    assert next(lines) == "first"
+    assert task.refresh().status == TaskStatus.RUNNING
+    assert list(lines) == ["second"]
+
+
+def test_cancel_stops_every_process_of_the_task(flow: Flow) -> None:
+    task = flow.run("sleep 600 & sleep 600 & wait")
+    deadline = time.monotonic() + 10
+    while task.refresh().status != TaskStatus.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.02)
+    session = flow.store.get(task.task_id).provider_data["pid"]
+    assert len(_procs.session_members(session)) >= 3  # bash, the wrapper, two sleeps
+    cancelled = flow.cancel(task.task_id)
+    assert cancelled.status == TaskStatus.CANCELLED
+    assert _procs.session_members(session) == []
+
+
+def test_cancelling_a_finished_task_is_a_clear_error(flow: Flow) -> None:
+    task = flow.run("true", wait=True)
+    with pytest.raises(ValidationError, match="already ended: completed"):
+        flow.cancel(task.task_id)
+
+
+def test_the_time_limit_fails_the_task(flow: Flow) -> None:
+    task = flow.run("sleep 30", max_run_time_hours=0.0001, wait=True)  # about one second
+    assert task.status == TaskStatus.FAILED
+    assert task.exit_code == 124
+    assert "max_run_time_hours" in (task.message or "")
+
+
+def test_a_killed_task_is_failed_not_running_forever(flow: Flow) -> None:
+    task = flow.run("sleep 600")
+    while task.refresh().status != TaskStatus.RUNNING:
+        time.sleep(0.02)
+    session = flow.store.get(task.task_id).provider_data["pid"]
+    _procs.signal_session(session, __import__("signal").SIGKILL)
+    done = task.wait(timeout=10)
+    assert done.status == TaskStatus.FAILED
+    assert "without reporting an exit code" in (done.message or "")
+
+
+def test_asking_for_a_gpu_this_machine_lacks_fails_before_starting(flow: Flow) -> None:
+    if _has_gpu():
+        pytest.skip("this machine has an NVIDIA GPU")
+    with pytest.raises(CapacityError) as err:
+        flow.run("python train.py", instance_type="8xh100")
+    assert "no NVIDIA GPU" in err.value.message
+    assert flow.list_tasks() == []  # nothing was recorded or started
+
+
+def test_a_missing_code_dir_is_a_clear_error_and_records_nothing(flow: Flow, tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match="does not exist"):
+        flow.run("true", code_dir=tmp_path / "nope")
+    assert flow.list_tasks() == []
+
+
+def test_upload_code_false_runs_in_an_empty_workspace(flow: Flow) -> None:
+    task = flow.run("ls -A | wc -l", upload_code=False, wait=True)
+    assert task.logs().strip() == "0"
+
+
+def test_a_task_config_and_a_yaml_file_are_accepted(flow: Flow, project: Path) -> None:
+    (project / "job.yaml").write_text("name: from-yaml\ncommand: echo from yaml\n")
+    assert flow.run(str(project / "job.yaml"), wait=True).logs() == "from yaml"
+    config = TaskConfig(command=["echo", "from config"], name="from-config")
+    assert flow.run(config, wait=True).logs() == "from config"
+
+
+def test_list_tasks_newest_first_with_status_filter(flow: Flow) -> None:
+    ok = flow.run("true", name="ok", wait=True)
+    bad = flow.run("false", name="bad", wait=True)
+    assert [t.task_id for t in flow.list_tasks()] == [bad.task_id, ok.task_id]
+    assert [t.name for t in flow.list_tasks(status=TaskStatus.FAILED)] == ["bad"]
+
+
+def _has_gpu() -> bool:
+    return os.path.exists("/dev/nvidia0")
