@@ -125,21 +125,12 @@ def _parse_name(raw: str, text: str) -> InstanceRequest:
     if colon:
         body = colon.group(1)
         counts.append(_count(colon.group(2), raw, body))
+    _reject_count_after_model(body, raw)
     prefix = _PREFIX_COUNT.fullmatch(body)
     if prefix:
         body = prefix.group(3)
         counts.append(_count(prefix.group(1) + prefix.group(2), raw, body))
-
-    suffix = _SUFFIX_COUNT.fullmatch(body)
-    if suffix and (shape := _shape(suffix.group(1).strip(), with_count=False)) is not None:
-        gpu, memory, link = shape
-        n = _clamp(int(suffix.group(2)))
-        fix = _spell(gpu, n, memory, link)
-        raise ValidationError(
-            f"{_quote(raw)} puts the GPU count after the model; the count comes first: "
-            f"did you mean '{fix}'?",
-            suggestions=[fix],
-        )
+        _reject_count_after_model(body, raw)
 
     gpu, memory, link, count = _parse_words(body, raw)
     if count is not None:
@@ -159,57 +150,103 @@ def _parse_name(raw: str, text: str) -> InstanceRequest:
     )
 
 
-def _parse_words(body: str, raw: str) -> tuple[str, int | None, str | None, int | None]:
-    """``(gpu, memory_gb, interconnect, count)`` of a name with no count prefix."""
-    words = [w for w in _SEPARATORS.split(body) if w]
-    while len(words) > 1 and words[0] in VENDOR_PREFIXES:
-        words.pop(0)
+def _reject_count_after_model(body: str, raw: str) -> None:
+    """The ``a100x8`` / ``a100*8`` mistake: a GPU spelling, then ``x`` or ``*`` and a number."""
+    suffix = _SUFFIX_COUNT.fullmatch(body)
+    if suffix is None:
+        return
+    shape = _shape(suffix.group(1).strip(), with_count=False)
+    if shape is None:
+        return
+    gpu, memory, link = shape
+    fix = _spell(gpu, _clamp(int(suffix.group(2))), memory, link)
+    raise ValidationError(
+        f"{_quote(raw)} puts the GPU count after the model; the count comes first: "
+        f"did you mean '{fix}'?",
+        suggestions=[fix],
+    )
 
-    model_words: list[str] = []
-    while words and _qualifier(words[0]) is None:
-        model_words.append(words.pop(0))
 
+@dataclass
+class _Words:
+    """What the words of a name (after any count prefix) say, problems included."""
+
+    model: list[str]
     memory: int | None = None
     link: str | None = None
     count: int | None = None
     stray: str | None = None
+    twice: str | None = None
+
+    @property
+    def gpu(self) -> str | None:
+        return GPU_ALIASES.get("-".join(self.model)) if self.model else None
+
+
+def _scan(body: str) -> _Words:
+    """Split ``body`` into words and sort them; never raises (errors are built from this)."""
+    words = [w for w in _SEPARATORS.split(body) if w]
+    while len(words) > 1 and words[0] in VENDOR_PREFIXES:
+        words.pop(0)
+    found = _Words(model=[])
+    while words and _qualifier(words[0]) is None:
+        found.model.append(words.pop(0))
     for word in words:
         kind = _qualifier(word)
         if kind is None:
-            stray = stray or word
+            found.stray = found.stray or word
         elif kind == "memory":
-            if memory is not None:
-                raise _twice(raw, "memory size")
-            memory = _memory(word, raw)
+            found.twice = found.twice or ("memory size" if found.memory is not None else None)
+            found.memory = int(word.rstrip("gb"))
         elif kind == "count":
-            if count is not None:
-                raise _twice(raw, "GPU count")
-            count = _count(word[:-1], raw, " ".join(model_words))
+            found.twice = found.twice or ("GPU count" if found.count is not None else None)
+            found.count = int(word[:-1])
         else:
-            if link is not None:
-                raise _twice(raw, "interconnect")
-            link = INTERCONNECT_ALIASES[word]
+            found.twice = found.twice or ("interconnect" if found.link is not None else None)
+            found.link = INTERCONNECT_ALIASES[word]
+    return found
 
-    if not model_words:
+
+def _parse_words(body: str, raw: str) -> tuple[str, int | None, str | None, int | None]:
+    """``(gpu, memory_gb, interconnect, count)`` of a name with no count prefix."""
+    found = _scan(body)
+    if found.twice:
+        raise ValidationError(
+            f"{_quote(raw)} gives the {found.twice} more than once", suggestions=EXAMPLES
+        )
+    memory, link = found.memory, found.link
+    count = None if found.count is None else _count(str(found.count), raw, "-".join(found.model))
+
+    if not found.model:
         fix = _guess(raw, count, memory, link)
         raise ValidationError(
             f"{_quote(raw)} names no GPU model" + _did_you_mean(fix),
             suggestions=fix or EXAMPLES,
         )
-    spelled = "-".join(model_words)
-    gpu = GPU_ALIASES.get(spelled)
+    gpu = found.gpu
     if gpu is None:
+        spelled = "-".join(found.model)
         fix = _guess(raw, count, memory, link, spelled)
+        rest = GPU_ALIASES.get("-".join(found.model[1:]))
+        if found.model[0].isdigit() and rest is not None:  # '8 h100'
+            fix = [_spell(rest, _clamp(int(found.model[0])), memory, link)]
         known = sorted(set(GPU_ALIASES.values()))
         hint = _did_you_mean(fix) if fix else f"; known GPU models: {', '.join(known)}"
         raise ValidationError(
             f"{_quote(raw)}: {_quote(spelled)} is not a GPU model flowlib knows" + hint,
             suggestions=fix or known,
         )
-    if stray is not None:
+    if memory is not None and not 1 <= memory <= MAX_GPU_MEMORY_GB:
+        fix = [_spell(gpu, count, None, link)]
+        raise ValidationError(
+            f"{_quote(raw)}: {memory} GB is not a GPU memory size (1 to {MAX_GPU_MEMORY_GB} GB "
+            "per GPU)" + _did_you_mean(fix),
+            suggestions=fix,
+        )
+    if found.stray is not None:
         fix = [_spell(gpu, count, memory, link)]
         raise ValidationError(
-            f"{_quote(raw)}: {_quote(stray)} is not a memory size (80gb), an interconnect "
+            f"{_quote(raw)}: {_quote(found.stray)} is not a memory size (80gb), an interconnect "
             "(sxm, pcie, nvl) or a GPU count (8x)" + _did_you_mean(fix),
             suggestions=fix,
         )
@@ -217,17 +254,17 @@ def _parse_words(body: str, raw: str) -> tuple[str, int | None, str | None, int 
 
 
 def _shape(text: str, *, with_count: bool) -> tuple[str, int | None, str | None] | None:
-    """``(gpu, memory, interconnect)`` of ``text`` when it parses (and has no count, unless
-    ``with_count``); None otherwise. Only used to build suggestions."""
-    if not text:
+    """``(gpu, memory, interconnect)`` when ``text`` is a clean GPU spelling (with no count,
+    unless ``with_count``); None otherwise. Builds suggestions; never recurses into parsing."""
+    if with_count and (prefix := _PREFIX_COUNT.fullmatch(text)):
+        text = prefix.group(3)
+    found = _scan(text)
+    gpu = found.gpu
+    if gpu is None or found.stray or found.twice or (found.count is not None and not with_count):
         return None
-    try:
-        request = _parse_name(text, text)
-    except ValidationError:
+    if found.memory is not None and not 1 <= found.memory <= MAX_GPU_MEMORY_GB:
         return None
-    if request.gpu is None or (request.count is not None and not with_count):
-        return None
-    return request.gpu, request.memory_gb, request.interconnect
+    return gpu, found.memory, found.link
 
 
 def _qualifier(word: str) -> str | None:
@@ -255,28 +292,11 @@ def _count(digits: str, raw: str, body: str) -> int:
     )
 
 
-def _memory(word: str, raw: str) -> int:
-    match = _MEMORY.fullmatch(word)
-    assert match is not None
-    value = int(match.group(1))
-    if not 1 <= value <= MAX_GPU_MEMORY_GB:
-        raise ValidationError(
-            f"{_quote(raw)}: {value} GB is not a GPU memory size (1 to {MAX_GPU_MEMORY_GB} GB "
-            "per GPU)",
-            suggestions=EXAMPLES,
-        )
-    return value
-
-
 def _clamp(count: int) -> int:
     """The count to suggest instead of an impossible one."""
     if count < 1:
         return 1
     return min(count, 8) if count > MAX_GPU_COUNT else count
-
-
-def _twice(raw: str, what: str) -> ValidationError:
-    return ValidationError(f"{_quote(raw)} gives the {what} more than once", suggestions=EXAMPLES)
 
 
 def _guess(

@@ -165,7 +165,9 @@ class Offer:
                 f"provider must be a lowercase name like 'fcp', got {self.provider!r}"
             )
         if not isinstance(self.instance_type, InstanceType):
-            raise ValidationError(f"instance_type must be an InstanceType, got {self.instance_type!r}")
+            raise ValidationError(
+                f"instance_type must be an InstanceType, got {self.instance_type!r}"
+            )
         if not isinstance(self.provider_type_id, str) or not self.provider_type_id.strip():
             raise ValidationError(f"{self.provider}: provider_type_id must be a non-empty string")
         price = self.price_per_hour
@@ -181,6 +183,8 @@ class Offer:
             )
         if self.region is not None and (not isinstance(self.region, str) or not self.region):
             raise ValidationError(f"{self.provider}: region must be a non-empty string or None")
+        if not isinstance(self.spot, bool):
+            raise ValidationError(f"{self.provider}: spot must be True or False, got {self.spot!r}")
         _check_int("available", self.available, 0)
 
     @property
