@@ -1,0 +1,166 @@
+"""``flow status``, ``flow logs`` and ``flow cancel``: questions about tasks already submitted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flowlib.cli._output import (
+    ago,
+    duration,
+    print_error,
+    print_json,
+    shorten,
+    table,
+    task_view,
+    timestamp,
+)
+from flowlib.errors import FlowError, ValidationError
+from flowlib.flow import Flow
+from flowlib.models import Task, TaskStatus
+
+__all__ = ["cmd_cancel", "cmd_logs", "cmd_status", "parse_statuses"]
+
+
+def parse_statuses(values: list[str] | None) -> list[TaskStatus] | None:
+    """``--status running,pending --status failed`` as statuses (None: no filter)."""
+    if not values:
+        return None
+    wanted: list[TaskStatus] = []
+    for word in (w.strip().lower() for v in values for w in v.split(",")):
+        try:
+            wanted.append(TaskStatus(word))
+        except ValueError:
+            valid = ", ".join(s.value for s in TaskStatus)
+            raise ValidationError(
+                f"unknown task status {word!r}", suggestions=[f"use one of: {valid}"]
+            ) from None
+    return wanted
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with Flow(home=args.home) as flow:
+        if args.task:
+            task = flow.get_task(args.task)
+            if args.json:
+                print_json(task_view(task))
+            else:
+                _print_details(task)
+            return 0
+        statuses = parse_statuses(args.status)
+        limit = sys.maxsize if args.all else args.limit
+        tasks = flow.list_tasks(status=statuses, limit=limit, provider=args.provider)
+    if args.json:
+        print_json([task_view(t) for t in tasks])
+        return 0
+    if not tasks:
+        if statuses or args.provider:
+            print("no tasks match")
+        else:
+            print('no tasks yet; try: flow run "echo hello" --wait')
+        return 0
+    rows = [
+        [t.task_id, t.name, t.status.value, t.provider, ago(t.created_at), _outcome(t)]
+        for t in tasks
+    ]
+    print(table(["ID", "NAME", "STATUS", "PROVIDER", "CREATED", "EXIT / MESSAGE"], rows))
+    if not args.all and len(tasks) == args.limit:
+        print(f"(the {args.limit} newest; --all or --limit N shows more)")
+    return 0
+
+
+def _outcome(task: Task) -> str:
+    parts = [] if task.exit_code is None else [str(task.exit_code)]
+    if task.message:
+        parts.append(shorten(task.message, 60))
+    return " ".join(parts) or "-"
+
+
+def _print_details(task: Task) -> None:
+    config = task.config
+    status = task.status.value
+    if task.exit_code is not None:
+        status += f", exit code {task.exit_code}"
+    lines = [("status", status)]
+    if task.message:
+        lines.append(("message", task.message))
+    lines.append(("provider", task.provider))
+    if task.instance_type:
+        lines.append(("instance type", task.instance_type))
+    if config is not None:
+        lines.append(("workload", config.workload))
+        if config.env:
+            lines.append(("env", ", ".join(config.env) + " (values hidden)"))
+        if config.max_run_time_hours is not None:
+            lines.append(("time limit", f"{config.max_run_time_hours:g} h"))
+        lines.append(("code", str(config.code_dir) if config.upload_code else "not uploaded"))
+    lines.append(("created", timestamp(task.created_at)))
+    if task.started_at:
+        lines.append(("started", timestamp(task.started_at)))
+    if task.completed_at:
+        ran = ""
+        if task.started_at:
+            ran = f", ran {duration((task.completed_at - task.started_at).total_seconds())}"
+        lines.append(("ended", timestamp(task.completed_at) + ran))
+    if task.created_by:
+        lines.append(("created by", task.created_by))
+    print(f"{task.task_id} ({task.name})")
+    width = max(len(k) for k, _ in lines) + 1
+    for key, value in lines:
+        print(f"  {(key + ':').ljust(width)} {value}")
+    print()
+    if task.is_terminal:
+        print(f"  flow logs {task.task_id}      # its output")
+    else:
+        print(f"  flow logs {task.task_id} -f   # follow its output")
+        print(f"  flow cancel {task.task_id}    # stop it")
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    with Flow(home=args.home) as flow:
+        if args.follow:
+            if args.tail is not None:
+                raise ValidationError(
+                    "--tail cannot be combined with --follow yet: -f prints the whole log",
+                    suggestions=[f"flow logs {args.task} --tail {args.tail}, then -f"],
+                )
+            task = flow.get_task(args.task)
+            try:
+                for line in flow.follow_logs(task.task_id):
+                    print(line, flush=True)
+            except KeyboardInterrupt:
+                print(f"\nstopped following; task {task.task_id} ({task.name}) keeps running. "
+                      f"Cancel it with: flow cancel {task.task_id}", file=sys.stderr)
+                return 130
+            return 0
+        text = flow.logs(args.task, tail=args.tail)
+        if text:
+            print(text)
+        elif args.tail != 0:
+            task = flow.get_task(args.task)
+            print(f"(no output from {task.task_id} ({task.name}) yet: it is {task.status})",
+                  file=sys.stderr)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel each task; one failure does not stop the others. The exit status is the first
+    failure's (0 when every cancel worked)."""
+    failed: list[FlowError] = []
+    results = []
+    with Flow(home=args.home) as flow:
+        for ref in args.tasks:
+            try:
+                task = flow.cancel(ref)
+            except FlowError as exc:
+                failed.append(exc)
+                results.append({"task": ref, **exc.to_dict()})
+                if not args.json:
+                    print_error(exc)
+                continue
+            results.append(task_view(task))
+            if not args.json:
+                print(f"{task.task_id} ({task.name}): {task.status}")
+    if args.json:
+        print_json(results)
+    return failed[0].exit_code if failed else 0
