@@ -66,7 +66,8 @@ def load_config(
             merged[key] = value
     if "home" in merged:
         merged["home"] = Path(str(merged["home"])).expanduser()
-    return FlowConfig.model_validate(merged)
+    config: FlowConfig = FlowConfig.model_validate(merged)
+    return config
 
 
 def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:

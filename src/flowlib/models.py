@@ -348,7 +348,9 @@ class Task(FlowModel):
         self._client().cancel(self.task_id)
         return self.refresh()
 
-    cancel = stop
+    def cancel(self) -> Task:
+        """Alias of :meth:`stop`."""
+        return self.stop()
 
     def get_instances(self) -> list[Instance]:
         return self._client().get_instances(self.task_id)

@@ -187,7 +187,8 @@ def _dry_run(flow: Flow, config: TaskConfig, args: argparse.Namespace) -> int:
         code_dir = Path(prepared.code_dir or Path.cwd()).absolute()
         archive = package_directory(code_dir)
         sha = archive.sha256
-        code = {"dir": str(code_dir), "bytes": len(archive.data), "sha256": sha}
+        code = {"dir": str(code_dir), "files": archive.file_count,
+                "bytes": archive.total_bytes, "packed_bytes": len(archive.data), "sha256": sha}
     masked = prepared.model_copy(update={"env": dict.fromkeys(prepared.env, MASK)})
     script = build_script(ScriptContext(
         task_id="task-dry-run",
@@ -220,7 +221,8 @@ def _dry_run(flow: Flow, config: TaskConfig, args: argparse.Namespace) -> int:
     if code is None:
         print("code: not uploaded (--no-upload)")
     else:
-        print(f"code: {code['dir']} ({_size(code['bytes'])} packed, sha256 {sha})")
+        print(f"code: {code['dir']} ({code['files']} files, {_size(code['bytes'])}; "
+              f"{_size(code['packed_bytes'])} packed, sha256 {str(sha)[:12]}...)")
     if args.verbose:
         print("\nstartup script (env values masked):\n")
         print(script, end="" if script.endswith("\n") else "\n")

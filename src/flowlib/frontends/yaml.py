@@ -97,6 +97,6 @@ def _line_of(node: Any, key: str) -> int | None:
         return None
     for pair in pairs:
         key_node = pair[0] if isinstance(pair, tuple) else None
-        if getattr(key_node, "value", None) == key:
+        if key_node is not None and getattr(key_node, "value", None) == key:
             return int(key_node.start_mark.line) + 1
     return None

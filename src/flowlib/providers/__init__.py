@@ -54,7 +54,7 @@ class Registry:
         for impl in pm.hook.flowlib_providers.get_hookimpls():
             plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
             try:
-                offered = list(impl.function())
+                offered: list[ProviderSpec] = list(impl.function())  # type: ignore[call-overload]
             except Exception as exc:  # a broken plugin must not break the others
                 log.warning("flowlib plugin %s failed to list its providers: %s", plugin, exc)
                 self.skipped[plugin] = str(exc)
