@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -76,29 +75,45 @@ def bench_local_task(runs: int) -> list[dict[str, object]]:
 
 
 def _follow_latency(flow: object, runs: int) -> float:
-    """Time from a line reaching task.log to `logs(follow=True)` yielding it."""
+    """Time from a line reaching task.log to `logs(follow=True)` yielding it: the task prints
+    its wall clock every 50 ms, the follower compares with its own on receipt."""
     from flowlib import Flow
 
     assert isinstance(flow, Flow)
-    fifo_dir = Path(tempfile.mkdtemp())
-    go = fifo_dir / "go"
-    os.mkfifo(go)
-    # The task prints a line each time the benchmark writes to its FIFO, and stamps when.
-    task = flow.run(
-        f"for i in $(seq {runs}); do read -r _ < {go}; echo tick; done",
-        upload_code=False,
-    )
-    lines = task.logs(follow=True)
-    latencies = []
-    for _ in range(runs):
-        timer = threading.Timer(0.05, lambda: go.write_text("x\n"))
-        timer.start()
-        timer.join()
-        sent = time.perf_counter()
-        next(lines)
-        latencies.append(time.perf_counter() - sent)
-    list(lines)
+    code = f"import time\nfor _ in range({runs}):\n    time.sleep(0.05)\n    print(time.time(), flush=True)\n"
+    task = flow.run([sys.executable, "-c", code], upload_code=False)
+    latencies = [time.time() - float(line) for line in task.logs(follow=True)]
     return statistics.median(latencies)
+
+
+def bench_status_among_many(runs: int) -> list[dict[str, object]]:
+    """`flow status ID` and `Flow.get_task(ID)` with 100,000 tasks in the store."""
+    import bench_store
+
+    from flowlib import Flow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        ids = bench_store.fill(home / "tasks.db", 100_000)
+        os.environ["FLOW_HOME"] = str(home)
+        flow = Flow(provider="local")
+        target = ids[len(ids) // 2]
+        api = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            flow.get_task(target)
+            api.append(time.perf_counter() - start)
+        cli = wall([sys.executable, "-m", "flowlib.cli", "status", target], runs)
+        table = wall([sys.executable, "-m", "flowlib.cli", "status"], runs)
+    return [
+        {"benchmark": "status of 1 task among 100,000: Flow.get_task", "seconds":
+         statistics.median(api), "target": 0.05},
+        {"benchmark": "status of 1 task among 100,000: `flow status ID` (whole process)",
+         "seconds": cli, "target": None},
+        {"benchmark": "`flow status` table (newest 20 of 100,000, whole process)",
+         "seconds": table, "target": None},
+    ]
 
 
 def main() -> None:
@@ -106,13 +121,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
     runs = 5 if args.quick else 15
-    rows = bench_startup(runs) + bench_local_task(runs)
+    rows = bench_startup(runs) + bench_local_task(runs) + bench_status_among_many(runs)
     import bench_packaging
     import bench_store
 
-    for row in bench_packaging.run() + bench_store.run():
-        rows.append({"benchmark": row["benchmark"], "seconds": row["seconds"],
-                     "target": row.get("target")})
+    rows += bench_packaging.run()
+    for row in bench_store.run():
+        target = 0.05 if str(row["operation"]).startswith(("get", "resolve(")) else None
+        rows.append({"benchmark": f"store of 100,000 tasks: {row['operation']}",
+                     "seconds": float(row["median_ms"]) / 1000, "target": target})
     print(f"| benchmark | median | target |\n|---|---:|---:|")
     for row in rows:
         target = row["target"]

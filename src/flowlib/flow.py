@@ -127,7 +127,8 @@ class Flow:
             self.store.update(record.task_id, status=TaskStatus.FAILED, message=message,
                               provider_state="submit-failed", completed_at=_now())
             raise
-        self.store.update(record.task_id, provider_data=data, provider_state="submitted")
+        self.store.update(record.task_id, provider_data={**record.provider_data, **data},
+                          provider_state="submitted")
         handle = self.get_task(record.task_id)
         return self.wait(handle.task_id) if wait else handle
 
@@ -188,13 +189,30 @@ class Flow:
         provider: str | None = None,
         offset: int = 0,
     ) -> list[Task]:
-        """Tasks newest first; unfinished ones are refreshed (one batch call per provider)."""
-        wanted = [status] if isinstance(status, TaskStatus) else (list(status) if status else None)
-        records = self.store.list(status=wanted, provider=provider, limit=limit, offset=offset)
-        records = self._refresh(records)
-        if wanted is not None:
-            records = [r for r in records if r.status in set(wanted)]
-        return [self._to_task(r) for r in records]
+        """Tasks newest first; unfinished ones are refreshed (one batch call per provider),
+        so a status filter sees what each task is now, not what was last stored."""
+        wanted = [status] if isinstance(status, TaskStatus) else (
+            None if status is None else list(status))
+        if wanted is None:
+            records = self.store.list(provider=provider, limit=limit, offset=offset)
+            return [self._to_task(r) for r in self._refresh(records)]
+        # A stored pending/running task may have moved on: fetch those too, refresh, filter.
+        candidates = set(wanted) | {TaskStatus.PENDING, TaskStatus.RUNNING}
+        found: list[TaskRecord] = []
+        skipped, page, cursor = 0, max(limit, 100), 0
+        while len(found) < limit:
+            batch = self.store.list(status=candidates, provider=provider, limit=page,
+                                    offset=cursor)
+            cursor += len(batch)
+            for r in self._refresh(batch):
+                if r.status in wanted:
+                    if skipped < offset:
+                        skipped += 1
+                    elif len(found) < limit:
+                        found.append(r)
+            if len(batch) < page:
+                break
+        return [self._to_task(r) for r in found]
 
     def _refresh(self, records: list[TaskRecord]) -> list[TaskRecord]:
         live = [r for r in records if not r.status.is_terminal]
@@ -240,10 +258,11 @@ class Flow:
         record = self.store.resolve(ref)
         return "\n".join(self.provider(record.provider).logs(record, tail=tail))
 
-    def follow_logs(self, ref: str) -> Iterator[str]:
-        """Log lines as they are written, ending when the task ends."""
+    def follow_logs(self, ref: str, tail: int | None = None) -> Iterator[str]:
+        """Log lines as they are written, ending when the task ends; with ``tail``, start
+        from the last ``tail`` lines instead of the beginning."""
         record = self.store.resolve(ref)
-        yield from self.provider(record.provider).logs(record, tail=None, follow=True)
+        yield from self.provider(record.provider).logs(record, tail=tail, follow=True)
         self._refresh([self.store.get(record.task_id)])
 
     def wait(self, ref: str, timeout: float | None = None) -> Task:

@@ -230,7 +230,9 @@ def default_name(config: TaskConfig) -> str:
         words = config.shell.split()
     else:
         words = ["script"]
-    interpreters = {"python", "python3", "bash", "sh", "uv", "run", "-m", "-c", "exec", "env"}
+    if "-c" in words:  # what follows -c is inline code, not a name
+        words = words[: words.index("-c")]
+    interpreters = {"python", "python3", "bash", "sh", "uv", "run", "-m", "exec", "env", "sudo"}
     useful = [w for w in words if w not in interpreters and not w.startswith("-")] or words
     slug = re.sub(r"[^A-Za-z0-9]+", "-", Path(useful[0]).name if useful else "task").strip("-")
     return (slug or "task")[:40].strip("-_") or "task"

@@ -170,3 +170,21 @@ def test_list_tasks_newest_first_with_status_filter(flow: Flow) -> None:
 
 def _has_gpu() -> bool:
     return os.path.exists("/dev/nvidia0")
+
+
+def test_follow_with_tail_starts_from_the_last_lines(flow: Flow) -> None:
+    task = flow.run("for i in 1 2 3 4; do echo l$i; done; sleep 0.3; echo after")
+    while "l4" not in flow.logs(task.task_id):
+        time.sleep(0.02)
+    assert list(flow.follow_logs(task.task_id, tail=2)) == ["l3", "l4", "after"]
+
+
+def test_a_status_filter_sees_tasks_that_moved_on_since_last_stored(flow: Flow) -> None:
+    task = flow.run("true")  # stored as pending; completes without anyone asking
+    time.sleep(0.5)
+    assert [t.task_id for t in flow.list_tasks(status=TaskStatus.COMPLETED)] == [task.task_id]
+
+
+def test_wait_polls_the_local_provider_well_under_100_ms(flow: Flow) -> None:
+    # The latency itself is measured in benchmarks/run.py, not asserted on a clock here.
+    assert flow.provider("local").poll_interval_s < 0.1  # type: ignore[attr-defined]

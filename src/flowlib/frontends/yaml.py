@@ -85,7 +85,7 @@ def _located(exc: ValidationError, node: Any, source: str) -> ValidationError:
             break
     where = f"{source}:{line}" if line is not None else source
     message = exc.message.replace("invalid TaskConfig: ", "")
-    detail = f" (key '{key}')" if key and line is not None else ""
+    detail = f" (key '{key}')" if key and line is not None and f"'{key}'" not in message else ""
     return ValidationError(
         f"{where}: {message}{detail}", suggestions=exc.suggestions, source=source, line=line
     )

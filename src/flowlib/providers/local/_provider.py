@@ -41,6 +41,7 @@ class LocalProvider:
     """Runs tasks as real processes on this machine."""
 
     name = "local"
+    poll_interval_s = 0.02  # reading a few files is cheap: `wait` may poll this often
 
     def __init__(
         self,
@@ -178,12 +179,15 @@ class LocalProvider:
         path = self.task_dir(record.task_id) / "root/var/log/flow/task.log"
         if not follow:
             return iter(_tail(path, tail))
-        return self._follow(record, path)
+        return self._follow(record, path, tail)
 
-    def _follow(self, record: TaskRecord, path: Path) -> Iterator[str]:
+    def _follow(self, record: TaskRecord, path: Path, tail: int | None) -> Iterator[str]:
         exit_marker = self.task_dir(record.task_id) / "root/var/run/flow/exit_code"
         pending = b""
         position = 0
+        if tail is not None:  # start with the last `tail` complete lines, then follow
+            lines, position = _last_lines(path, tail)
+            yield from lines
         while True:
             finished = exit_marker.exists() or self._state(record).status.is_terminal
             try:
@@ -276,22 +280,38 @@ def _mtime(path: Path) -> datetime | None:
         return None
 
 
+def _last_lines(path: Path, lines: int | None) -> tuple[list[str], int]:
+    """The last ``lines`` complete lines of a file, read from the end (logs can be large), and
+    the offset just after them."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return [], 0
+    with fh:
+        end = fh.seek(0, os.SEEK_END)
+        data, pos = b"", end
+        while pos > 0 and (lines is None or data.count(b"\n") <= lines):
+            pos = max(0, pos - 64 * 1024)
+            fh.seek(pos)
+            data = fh.read(end - pos)
+    complete = data.rfind(b"\n") + 1
+    out = data[:complete].decode("utf-8", "replace").splitlines()
+    if lines is not None:
+        out = out[-lines:] if lines > 0 else []
+    return out, end - len(data) + complete
+
+
 def _tail(path: Path, lines: int | None) -> list[str]:
-    """The last ``lines`` lines of a file, reading from the end (logs can be large)."""
+    """The last ``lines`` lines, the unfinished last line included."""
+    complete, offset = _last_lines(path, lines)
     try:
         with open(path, "rb") as fh:
-            if lines is None:
-                data = fh.read()
-            else:
-                end = fh.seek(0, os.SEEK_END)
-                block, data = 64 * 1024, b""
-                pos = end
-                while pos > 0 and data.count(b"\n") <= lines:
-                    pos = max(0, pos - block)
-                    fh.seek(pos)
-                    data = fh.read(end - pos)
+            fh.seek(offset)
+            rest = fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
-        return []
-    text = data.decode("utf-8", "replace")
-    out = text.splitlines()
-    return out if lines is None else out[-lines:] if lines > 0 else []
+        return complete
+    if rest:
+        complete = [*complete, rest]
+        if lines is not None:
+            complete = complete[-lines:] if lines > 0 else []
+    return complete
