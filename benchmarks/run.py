@@ -136,7 +136,8 @@ def main() -> None:
         ms = float(row["seconds"]) * 1000  # type: ignore[arg-type]
         mark = "" if target is None else (" ok" if ms <= float(target) * 1000 else " MISSED")  # type: ignore[arg-type]
         shown = "-" if target is None else f"{float(target) * 1000:.0f} ms"  # type: ignore[arg-type]
-        print(f"| {row['benchmark']} | {ms:.1f} ms | {shown}{mark} |")
+        value = f"{ms:.3f}" if ms < 1 else f"{ms:.1f}"
+        print(f"| {row['benchmark']} | {value} ms | {shown}{mark} |")
 
 
 if __name__ == "__main__":
