@@ -1,6 +1,6 @@
 """Packaging a 10,000-file project beside `tar czf` of the same files.
 
-    python benchmarks/bench_packaging.py
+python benchmarks/bench_packaging.py
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def run(runs: int = 7) -> list[dict[str, object]]:
         make_tree(root)
         out = Path(tmp) / "out.tar.gz"
         ours = median_time(lambda: package_directory(root, max_bytes=1 << 30), runs)
-        tar = median_time(lambda: subprocess.run(["tar", "czf", str(out), "-C", str(root), "."],
-                                                 check=True), runs)
+        tar = median_time(
+            lambda: subprocess.run(["tar", "czf", str(out), "-C", str(root), "."], check=True), runs
+        )
     return [
         {"benchmark": f"package {FILES:,} files (flowlib)", "seconds": ours, "target": tar * 1.5},
         {"benchmark": f"package {FILES:,} files (`tar czf`)", "seconds": tar, "target": None},

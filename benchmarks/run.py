@@ -38,7 +38,11 @@ def bench_startup(runs: int) -> list[dict[str, object]]:
     flow = [py, "-m", "flowlib.cli"]
     rows = [
         ("python -c pass (interpreter alone)", wall([py, "-c", "pass"], runs), None),
-        ("python -c 'import pydantic' (reference)", wall([py, "-c", "import pydantic"], runs), None),
+        (
+            "python -c 'import pydantic' (reference)",
+            wall([py, "-c", "import pydantic"], runs),
+            None,
+        ),
         ("python -c 'import flowlib'", wall([py, "-c", "import flowlib"], runs), 0.15),
         ("flow --help", wall([*flow, "--help"], runs), 0.15),
     ]
@@ -66,10 +70,16 @@ def bench_local_task(runs: int) -> list[dict[str, object]]:
             upload_times.append(time.perf_counter() - start)
         follow = _follow_latency(flow, runs)
     return [
-        {"benchmark": "local task: submit -> completed (`true`)",
-         "seconds": statistics.median(times), "target": 0.15},
-        {"benchmark": "local task with code upload: submit -> completed",
-         "seconds": statistics.median(upload_times), "target": 0.15},
+        {
+            "benchmark": "local task: submit -> completed (`true`)",
+            "seconds": statistics.median(times),
+            "target": 0.15,
+        },
+        {
+            "benchmark": "local task with code upload: submit -> completed",
+            "seconds": statistics.median(upload_times),
+            "target": 0.15,
+        },
         {"benchmark": "follow: line written -> line yielded", "seconds": follow, "target": None},
     ]
 
@@ -80,7 +90,10 @@ def _follow_latency(flow: object, runs: int) -> float:
     from flowlib import Flow
 
     assert isinstance(flow, Flow)
-    code = f"import time\nfor _ in range({runs}):\n    time.sleep(0.05)\n    print(time.time(), flush=True)\n"
+    code = (
+        f"import time\nfor _ in range({runs}):\n"
+        "    time.sleep(0.05)\n    print(time.time(), flush=True)\n"
+    )
     task = flow.run([sys.executable, "-c", code], upload_code=False)
     latencies = [time.time() - float(line) for line in task.logs(follow=True)]
     return statistics.median(latencies)
@@ -107,12 +120,21 @@ def bench_status_among_many(runs: int) -> list[dict[str, object]]:
         cli = wall([sys.executable, "-m", "flowlib.cli", "status", target], runs)
         table = wall([sys.executable, "-m", "flowlib.cli", "status"], runs)
     return [
-        {"benchmark": "status of 1 task among 100,000: Flow.get_task", "seconds":
-         statistics.median(api), "target": 0.05},
-        {"benchmark": "status of 1 task among 100,000: `flow status ID` (whole process)",
-         "seconds": cli, "target": None},
-        {"benchmark": "`flow status` table (newest 20 of 100,000, whole process)",
-         "seconds": table, "target": None},
+        {
+            "benchmark": "status of 1 task among 100,000: Flow.get_task",
+            "seconds": statistics.median(api),
+            "target": 0.05,
+        },
+        {
+            "benchmark": "status of 1 task among 100,000: `flow status ID` (whole process)",
+            "seconds": cli,
+            "target": None,
+        },
+        {
+            "benchmark": "`flow status` table (newest 20 of 100,000, whole process)",
+            "seconds": table,
+            "target": None,
+        },
     ]
 
 
@@ -128,9 +150,14 @@ def main() -> None:
     rows += bench_packaging.run()
     for row in bench_store.run():
         target = 0.05 if str(row["operation"]).startswith(("get", "resolve(")) else None
-        rows.append({"benchmark": f"store of 100,000 tasks: {row['operation']}",
-                     "seconds": float(row["median_ms"]) / 1000, "target": target})
-    print(f"| benchmark | median | target |\n|---|---:|---:|")
+        rows.append(
+            {
+                "benchmark": f"store of 100,000 tasks: {row['operation']}",
+                "seconds": float(row["median_ms"]) / 1000,
+                "target": target,
+            }
+        )
+    print("| benchmark | median | target |\n|---|---:|---:|")
     for row in rows:
         target = row["target"]
         ms = float(row["seconds"]) * 1000  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Run a task on this machine with the local provider: submit, stream its logs, wait, inspect.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from pathlib import Path

@@ -1,6 +1,6 @@
-"""Manual check on a machine with NVIDIA GPUs: the local provider sees them and refuses what it lacks.
+"""Manual check on a machine with NVIDIA GPUs: the local provider sees them, refuses what it lacks.
 
-    python scripts/gpu_smoke.py        (needs nvidia-smi; not part of the test suite)
+python scripts/gpu_smoke.py        (needs nvidia-smi; not part of the test suite)
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ assert all(results[k].startswith("refused") for k in ("too many", "other model",
 os.environ["FLOW_HOME"] = tempfile.mkdtemp()
 task = Flow(provider="local").run(
     "nvidia-smi --query-gpu=name,memory.used --format=csv,noheader",
-    instance_type=have.model, upload_code=False, wait=True,
+    instance_type=have.model,
+    upload_code=False,
+    wait=True,
 )
 print("task:", task.status, task.exit_code, "|", task.logs())
 assert task.exit_code == 0 and have.name in task.logs()

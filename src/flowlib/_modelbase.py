@@ -65,6 +65,7 @@ class FlowModel(BaseModel):
     """Forbids unknown keys, and raises :class:`ValidationError` with suggestions."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)

@@ -9,7 +9,7 @@ The tree::
     ├── ResourceNotFoundError         something named does not exist
     │   ├── TaskNotFoundError
     │   └── VolumeNotFoundError
-    ├── APIError                      a provider API answered with an error (status_code, response_body)
+    ├── APIError                      a provider API answered an error (status_code, response_body)
     │   └── ValidationAPIError        HTTP 422, with validation_errors
     ├── NetworkError                  the provider could not be reached
     ├── TimeoutError                  a wait or request ran out of time
@@ -155,7 +155,7 @@ class NetworkError(FlowError):
     exit_code = 7
 
 
-class TimeoutError(FlowError, builtins.TimeoutError):  # noqa: A001 - the reference's name
+class TimeoutError(FlowError, builtins.TimeoutError):
     exit_code = 8
 
 

@@ -124,11 +124,19 @@ class Flow:
             data = chosen.submit(record)
         except BaseException as exc:
             message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
-            self.store.update(record.task_id, status=TaskStatus.FAILED, message=message,
-                              provider_state="submit-failed", completed_at=_now())
+            self.store.update(
+                record.task_id,
+                status=TaskStatus.FAILED,
+                message=message,
+                provider_state="submit-failed",
+                completed_at=_now(),
+            )
             raise
-        self.store.update(record.task_id, provider_data={**record.provider_data, **data},
-                          provider_state="submitted")
+        self.store.update(
+            record.task_id,
+            provider_data={**record.provider_data, **data},
+            provider_state="submitted",
+        )
         handle = self.get_task(record.task_id)
         return self.wait(handle.task_id) if wait else handle
 
@@ -191,8 +199,11 @@ class Flow:
     ) -> list[Task]:
         """Tasks newest first; unfinished ones are refreshed (one batch call per provider),
         so a status filter sees what each task is now, not what was last stored."""
-        wanted = [status] if isinstance(status, TaskStatus) else (
-            None if status is None else list(status))
+        wanted = (
+            [status]
+            if isinstance(status, TaskStatus)
+            else (None if status is None else list(status))
+        )
         if wanted is None:
             records = self.store.list(provider=provider, limit=limit, offset=offset)
             return [self._to_task(r) for r in self._refresh(records)]
@@ -201,8 +212,7 @@ class Flow:
         found: list[TaskRecord] = []
         skipped, page, cursor = 0, max(limit, 100), 0
         while len(found) < limit:
-            batch = self.store.list(status=candidates, provider=provider, limit=page,
-                                    offset=cursor)
+            batch = self.store.list(status=candidates, provider=provider, limit=page, offset=cursor)
             cursor += len(batch)
             for r in self._refresh(batch):
                 if r.status in wanted:
@@ -243,8 +253,8 @@ class Flow:
             created_at=record.created_at,
             started_at=record.started_at,
             completed_at=record.completed_at,
-            instance_type=record.instance_type or ("this machine" if record.provider == "local"
-                                                   else None),
+            instance_type=record.instance_type
+            or ("this machine" if record.provider == "local" else None),
             num_instances=record.config.num_instances,
             region=record.config.region,
             exit_code=record.exit_code,
@@ -297,8 +307,12 @@ class Flow:
         self.provider(record.provider).cancel(record)
         record = self._refresh([record])[0]
         if not record.status.is_terminal:
-            record = self.store.update(record.task_id, status=TaskStatus.CANCELLED,
-                                       message="cancelled by user", completed_at=_now())
+            record = self.store.update(
+                record.task_id,
+                status=TaskStatus.CANCELLED,
+                message="cancelled by user",
+                completed_at=_now(),
+            )
         return self._to_task(record)
 
     def get_instances(self, ref: str) -> list[Instance]:

@@ -22,7 +22,8 @@ flow_fail() {
 flow_on_exit() {
   local rc=$?
   if [ ! -f "$FLOW_RUN/exit_code" ]; then
-    [ -f "$FLOW_RUN/message" ] || printf 'startup script stopped (exit %s)\n' "$rc" > "$FLOW_RUN/message"
+    [ -f "$FLOW_RUN/message" ] ||
+      printf 'startup script stopped (exit %s)\n' "$rc" > "$FLOW_RUN/message"
     flow_finish "$rc"
   fi
 }

@@ -38,12 +38,24 @@ class Flow:
         return [sys.executable, "-m", "flowlib.cli", *args]
 
     def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), cwd=self.project, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            self.argv(*args),
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.argv(*args), cwd=self.project, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=self.project,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def submit(self, *args: str) -> str:
         """Submit detached; the task id."""
@@ -114,8 +126,9 @@ def test_follow_streams_the_output_while_the_task_runs(flow: Flow, tmp_path: Pat
 
 
 def test_ctrl_c_while_following_leaves_the_task_running(flow: Flow) -> None:
-    proc = flow.popen("run", "--follow", "--name", "ticker",
-                      "while true; do echo tick; sleep 0.1; done")
+    proc = flow.popen(
+        "run", "--follow", "--name", "ticker", "while true; do echo tick; sleep 0.1; done"
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "tick\n"
@@ -136,10 +149,20 @@ def test_the_status_table_lists_tasks_newest_first(flow: Flow) -> None:
     table = flow("status")
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "STATUS", "PROVIDER", "CREATED", "EXIT", "/",
-                                "MESSAGE"]
-    assert [line.split()[1:4] for line in lines[1:]] == [["two", "failed", "local"],
-                                                         ["one", "completed", "local"]]
+    assert lines[0].split() == [
+        "ID",
+        "NAME",
+        "STATUS",
+        "PROVIDER",
+        "CREATED",
+        "EXIT",
+        "/",
+        "MESSAGE",
+    ]
+    assert [line.split()[1:4] for line in lines[1:]] == [
+        ["two", "failed", "local"],
+        ["one", "completed", "local"],
+    ]
     only = flow("status", "--status", "failed", "--json")
     assert [t["name"] for t in json.loads(only.stdout)] == ["two"]
 
@@ -150,8 +173,11 @@ def test_status_of_one_task_by_name_and_by_unique_prefix(flow: Flow) -> None:
     assert by_name.returncode == 0, by_name.stderr
     assert by_name.stdout.startswith(f"{ids[1]} (job1)")
     # the shortest prefix of job2's id that no other task shares
-    prefix = next(ids[2][:n] for n in range(6, 18) if not any(
-        other.startswith(ids[2][:n]) for other in ids[:2]))
+    prefix = next(
+        ids[2][:n]
+        for n in range(6, 18)
+        if not any(other.startswith(ids[2][:n]) for other in ids[:2])
+    )
     by_prefix = flow("status", prefix, "--json")
     assert by_prefix.returncode == 0, by_prefix.stderr
     assert json.loads(by_prefix.stdout)["task_id"] == ids[2]
@@ -192,7 +218,8 @@ def test_a_task_file_with_an_unknown_key_points_at_the_line(flow: Flow) -> None:
 
 def test_a_task_file_runs_with_options_after_it(flow: Flow) -> None:
     (flow.project / "job.yaml").write_text(
-        "name: job\nshell: echo \"$GREETING from $(ls train.py)\"\nenv:\n  GREETING: hi\n")
+        'name: job\nshell: echo "$GREETING from $(ls train.py)"\nenv:\n  GREETING: hi\n'
+    )
     result = flow("run", "job.yaml", "--wait", "-e", "OTHER=1")
     assert result.returncode == 0, result.stderr
     assert flow("logs", "job").stdout == "hi from train.py\n"

@@ -25,15 +25,25 @@ def blocks(path: Path, language: str) -> list[str]:
 
 def env_for(home: Path) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
-    return {**os.environ, "FLOW_HOME": str(home / ".flow"), "HOME": str(home),
-            "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
+    return {
+        **os.environ,
+        "FLOW_HOME": str(home / ".flow"),
+        "HOME": str(home),
+        "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
+    }
 
 
 @pytest.mark.parametrize("doc", [d for d in DOCS if blocks(d, "python")], ids=lambda d: d.name)
 def test_python_blocks_run(doc: Path, isolated_home: Path) -> None:
     code = "\n\n".join(blocks(doc, "python"))
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env_for(isolated_home),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env_for(isolated_home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"{doc.name}:\n{result.stdout}\n{result.stderr}"
 
 
@@ -44,8 +54,14 @@ def runnable_bash(doc: Path) -> list[str]:
 @pytest.mark.parametrize("doc", [d for d in DOCS if runnable_bash(d)], ids=lambda d: d.name)
 def test_bash_blocks_run(doc: Path, isolated_home: Path) -> None:
     for block in runnable_bash(doc):
-        result = subprocess.run(["bash", "-e", "-c", block], cwd=ROOT, env=env_for(isolated_home),
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["bash", "-e", "-c", block],
+            cwd=ROOT,
+            env=env_for(isolated_home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, f"{doc.name}:\n{block}\n{result.stdout}\n{result.stderr}"
 
 
@@ -55,20 +71,29 @@ def test_python_examples_run(example: Path, isolated_home: Path) -> None:
         args = [sys.executable, str(example), "2"]
     else:
         args = [sys.executable, str(example)]
-    result = subprocess.run(args, cwd=ROOT, env=env_for(isolated_home), capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        args, cwd=ROOT, env=env_for(isolated_home), capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_yaml_example_runs_from_the_cli(isolated_home: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "flowlib.cli", "run", "examples/hello.yaml", "--wait"],
-        cwd=ROOT, env=env_for(isolated_home), capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env_for(isolated_home),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     logs = subprocess.run(
         [sys.executable, "-m", "flowlib.cli", "logs", "hello"],
-        cwd=ROOT, env=env_for(isolated_home), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env_for(isolated_home),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "hello from hello" in logs.stdout
     assert '"epoch": 2' in logs.stdout

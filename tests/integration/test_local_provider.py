@@ -54,7 +54,11 @@ def test_env_reaches_the_workload_and_secrets_of_the_shell_do_not(
 ) -> None:
     monkeypatch.setenv("FLOW_API_KEY", "fkey_secret_do_not_leak")
     task = flow.run(
-        [sys.executable, "-c", "import os; print(os.environ['MSG'], os.environ.get('FLOW_API_KEY'))"],
+        [
+            sys.executable,
+            "-c",
+            "import os; print(os.environ['MSG'], os.environ.get('FLOW_API_KEY'))",
+        ],
         env={"MSG": "it's $(fine)"},
         wait=True,
     )
@@ -143,7 +147,9 @@ def test_asking_for_a_gpu_this_machine_lacks_fails_before_starting(flow: Flow) -
     assert flow.list_tasks() == []  # nothing was recorded or started
 
 
-def test_a_missing_code_dir_is_a_clear_error_and_records_nothing(flow: Flow, tmp_path: Path) -> None:
+def test_a_missing_code_dir_is_a_clear_error_and_records_nothing(
+    flow: Flow, tmp_path: Path
+) -> None:
     with pytest.raises(FlowError, match="does not exist"):
         flow.run("true", code_dir=tmp_path / "nope")
     assert flow.list_tasks() == []

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-PLUGIN = '''
+PLUGIN = """
 import flowlib
 from flowlib.providers.base import Capabilities, ProviderSpec
 
@@ -19,7 +19,7 @@ class EchoProvider:
 @flowlib.hookimpl
 def flowlib_providers():
     return [ProviderSpec("echo", lambda context: EchoProvider(), "a third-party test provider")]
-'''
+"""
 
 
 def install_distribution(site: Path, dist: str, module: str, source: str, entry: str) -> None:
@@ -39,8 +39,9 @@ def registry_in_subprocess(site: Path) -> dict[str, object]:
         "print(json.dumps({'names': r.names(), 'skipped': r.skipped}))"
     )
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(site)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     result: dict[str, object] = json.loads(out.stdout)
     result["stderr"] = out.stderr
     return result
@@ -53,8 +54,13 @@ def test_a_provider_from_a_separate_distribution_is_discovered(tmp_path: Path) -
 
 
 def test_a_broken_plugin_is_logged_and_skipped(tmp_path: Path) -> None:
-    install_distribution(tmp_path, "flowlib_broken", "flowlib_broken",
-                         "raise ImportError('no such dependency: cuda_magic')\n", "broken")
+    install_distribution(
+        tmp_path,
+        "flowlib_broken",
+        "flowlib_broken",
+        "raise ImportError('no such dependency: cuda_magic')\n",
+        "broken",
+    )
     install_distribution(tmp_path, "flowlib_echo", "flowlib_echo", PLUGIN, "echo")
     found = registry_in_subprocess(tmp_path)
     assert found["names"] == ["echo", "local"]

@@ -15,7 +15,7 @@ from flowlib.models import TaskConfig
 
 NASTY_VALUES = [
     "plain",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "$(touch /tmp/flowlib-pwned) `touch /tmp/flowlib-pwned2` $HOME ${PATH}",
     "line one\nline two\n\ttabbed\n",
     "ünïcödé ✓ 日本語 🚀",
@@ -31,8 +31,10 @@ def run_script(script: str, root: Path, timeout: float = 30) -> subprocess.Compl
     path = root.parent / f"{root.name}-startup.sh"
     path.write_text(script)
     return subprocess.run(
-        ["bash", str(path)], env={"FLOW_ROOT": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-        capture_output=True, timeout=timeout,
+        ["bash", str(path)],
+        env={"FLOW_ROOT": str(root), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        capture_output=True,
+        timeout=timeout,
     )
 
 
@@ -106,14 +108,16 @@ def test_a_corrupted_archive_fails_the_hash_check(tmp_path: Path) -> None:
 def test_script_content_runs_with_its_shebang(tmp_path: Path) -> None:
     code = f"#!{sys.executable}\nimport sys\nprint('from python', sys.version_info[0])\n"
     root = tmp_path / "root"
-    result = run_script(build_script(ScriptContext(task_id="t", config=TaskConfig(script=code))), root)
+    result = run_script(
+        build_script(ScriptContext(task_id="t", config=TaskConfig(script=code))), root
+    )
     assert result.returncode == 0, result.stderr
     assert flow_file(root, "var/log/flow/task.log") == "from python 3\n"
 
 
 def test_a_script_without_shebang_runs_with_bash(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    config = TaskConfig(script="for i in 1 2; do echo \"n$i\"; done\n")
+    config = TaskConfig(script='for i in 1 2; do echo "n$i"; done\n')
     result = run_script(build_script(ScriptContext(task_id="t", config=config)), root)
     assert result.returncode == 0
     assert flow_file(root, "var/log/flow/task.log") == "n1\nn2\n"
@@ -137,19 +141,27 @@ def test_the_compressed_bootstrap_runs_the_same_workload(tmp_path: Path) -> None
         TaskConfig(command=["python", "train.py"]),
         TaskConfig(shell="cd /app && make -j2 | tee out.txt", max_run_time_hours=1),
         TaskConfig(script="#!/usr/bin/env python3\nprint(1)\n", env={"A": "$(x)`y`'z'"}),
-        TaskConfig(command=["nvidia-smi"], image="nvidia/cuda:12.4.0-base-ubuntu22.04",
-                   instance_type="a100"),
+        TaskConfig(
+            command=["nvidia-smi"],
+            image="nvidia/cuda:12.4.0-base-ubuntu22.04",
+            instance_type="a100",
+        ),
     ],
     ids=["command", "shell", "script", "docker"],
 )
 def test_scripts_pass_shellcheck(tmp_path: Path, config: TaskConfig) -> None:
     context = ScriptContext(
-        task_id="t", config=config, code=b"not really a tarball", docker=config.image is not None,
+        task_id="t",
+        config=config,
+        code=b"not really a tarball",
+        docker=config.image is not None,
         release_command="curl -fsS -X DELETE http://127.0.0.1:1/self",
     )
     path = tmp_path / "startup.sh"
     path.write_text(build_script(context))
-    result = subprocess.run(["shellcheck", "--severity=info", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["shellcheck", "--severity=info", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
 
 

@@ -1,4 +1,5 @@
-"""Settings precedence: arguments > FLOW_* > ./.flow/config.yaml > ~/.flow/config.yaml > defaults."""
+"""Settings precedence: arguments > FLOW_* > ./.flow/config.yaml > ~/.flow/config.yaml > defaults
+(highest first)."""
 
 from __future__ import annotations
 
@@ -40,10 +41,13 @@ def test_each_source_beats_the_one_below(dirs: tuple[dict[str, str], Path]) -> N
 
 def test_provider_sections_override_top_level_keys(dirs: tuple[dict[str, str], Path]) -> None:
     environ, cwd = dirs
-    write_config(user_config_path(environ), {
-        "region": "us-central1-a",
-        "providers": {"fcp": {"api_key": "fkey_a", "region": "us-central1-b"}},
-    })
+    write_config(
+        user_config_path(environ),
+        {
+            "region": "us-central1-a",
+            "providers": {"fcp": {"api_key": "fkey_a", "region": "us-central1-b"}},
+        },
+    )
     settings = load_config(environ=environ, cwd=cwd).provider_settings("fcp")
     assert settings["region"] == "us-central1-b"
     assert settings["api_key"].get_secret_value() == "fkey_a"

@@ -25,7 +25,9 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_only_the_registry_imports_provider_plugins() -> None:
-    plugin_dirs = [p for p in (SRC / "providers").iterdir() if p.is_dir() and p.name != "__pycache__"]
+    plugin_dirs = [
+        p for p in (SRC / "providers").iterdir() if p.is_dir() and p.name != "__pycache__"
+    ]
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC)
         for module in imported_modules(path):

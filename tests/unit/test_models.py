@@ -73,7 +73,9 @@ def test_unknown_keys_name_the_key_that_was_meant(wrong: str, right: str) -> Non
 )
 def test_out_of_range_values_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
-        TaskConfig(command="x", **{field: value}) if field != "command" else TaskConfig(command=value)
+        TaskConfig(command="x", **{field: value}) if field != "command" else TaskConfig(
+            command=value
+        )
 
 
 def test_limits_at_the_edges_are_accepted() -> None:
@@ -103,7 +105,13 @@ def test_volume_spec_is_new_or_existing_not_both() -> None:
 
 
 def test_task_status_values_and_terminal_states() -> None:
-    assert [s.value for s in TaskStatus] == ["pending", "running", "completed", "failed", "cancelled"]
+    assert [s.value for s in TaskStatus] == [
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
     assert TaskStatus("completed").is_terminal and not TaskStatus.RUNNING.is_terminal
 
 

@@ -19,8 +19,9 @@ def test_every_public_name_resolves() -> None:
 
 def test_no_public_name_is_missing_from_all() -> None:
     public = {n for n in flowlib._EXPORTS} | {
-        n for n, v in vars(flowlib).items() if callable(v) and not n.startswith("_")
-        and getattr(v, "__module__", "") == "flowlib"
+        n
+        for n, v in vars(flowlib).items()
+        if callable(v) and not n.startswith("_") and getattr(v, "__module__", "") == "flowlib"
     }
     assert public <= set(flowlib.__all__)
 

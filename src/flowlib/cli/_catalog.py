@@ -42,8 +42,16 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         ]
         for o in offers
     ]
-    headers = ["INSTANCE TYPE", "GPUS", "GPU MEM", "PRICE/H", "PROVIDER", "PROVIDER ID",
-               "REGION", "SPOT"]
+    headers = [
+        "INSTANCE TYPE",
+        "GPUS",
+        "GPU MEM",
+        "PRICE/H",
+        "PROVIDER",
+        "PROVIDER ID",
+        "REGION",
+        "SPOT",
+    ]
     print(table(headers, rows, right=(1, 2, 3)))
     print(f"({len(offers)} offers; prices are indicative, US dollars per instance-hour)")
     return 0

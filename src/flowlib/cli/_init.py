@@ -116,8 +116,10 @@ def _api_key(args: argparse.Namespace, provider: str, interactive: bool) -> str 
         if not value:
             raise ConfigError(
                 f"--api-key-env: the environment variable {args.api_key_env} is empty or unset",
-                suggestions=[f"export {args.api_key_env}=... first (your shell keeps it out of "
-                             "the command line), or leave --api-key-env out to be asked"],
+                suggestions=[
+                    f"export {args.api_key_env}=... first (your shell keeps it out of "
+                    "the command line), or leave --api-key-env out to be asked"
+                ],
             )
         return value
     if interactive and provider != "local":

@@ -68,34 +68,65 @@ def _non_negative_int(text: str) -> int:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     hw = p.add_argument_group("hardware and limits")
-    hw.add_argument("-i", "--instance-type", metavar="TYPE",
-                    help="what to run on: a100, 8xh100, a100-80gb.sxm.1x (see `flow catalog`)")
-    hw.add_argument("--min-gpu-memory", metavar="GB", type=_positive_int,
-                    help="instead of -i: any GPU with at least GB of memory")
-    hw.add_argument("--max-price", metavar="USD", type=float,
-                    help="the most to pay per instance-hour, in US dollars")
-    hw.add_argument("--max-run-time", metavar="HOURS", type=float,
-                    help="stop the workload after HOURS (exit 124); at most 168")
-    hw.add_argument("--provider", metavar="NAME",
-                    help="where to run (default: from config, else local)")
+    hw.add_argument(
+        "-i",
+        "--instance-type",
+        metavar="TYPE",
+        help="what to run on: a100, 8xh100, a100-80gb.sxm.1x (see `flow catalog`)",
+    )
+    hw.add_argument(
+        "--min-gpu-memory",
+        metavar="GB",
+        type=_positive_int,
+        help="instead of -i: any GPU with at least GB of memory",
+    )
+    hw.add_argument(
+        "--max-price",
+        metavar="USD",
+        type=float,
+        help="the most to pay per instance-hour, in US dollars",
+    )
+    hw.add_argument(
+        "--max-run-time",
+        metavar="HOURS",
+        type=float,
+        help="stop the workload after HOURS (exit 124); at most 168",
+    )
+    hw.add_argument(
+        "--provider", metavar="NAME", help="where to run (default: from config, else local)"
+    )
     task = p.add_argument_group("task")
     task.add_argument("--name", help="a name to find the task by (default: from the command)")
-    task.add_argument("-e", "--env", metavar="KEY=VALUE", action="append",
-                      help="an environment variable for the task (repeatable)")
+    task.add_argument(
+        "-e",
+        "--env",
+        metavar="KEY=VALUE",
+        action="append",
+        help="an environment variable for the task (repeatable)",
+    )
     task.add_argument("--image", help="a container image to run the workload in")
-    task.add_argument("--code-dir", metavar="DIR",
-                      help="the directory to upload (default: the current directory)")
-    task.add_argument("--no-upload", action="store_true",
-                      help="do not upload the code directory")
+    task.add_argument(
+        "--code-dir", metavar="DIR", help="the directory to upload (default: the current directory)"
+    )
+    task.add_argument("--no-upload", action="store_true", help="do not upload the code directory")
     mode = p.add_argument_group("what flow does after submitting")
-    mode.add_argument("--wait", action="store_true",
-                      help="wait for the task to end and exit with its exit code")
-    mode.add_argument("-f", "--follow", action="store_true",
-                      help="stream its logs until it ends, then exit with its exit code")
-    mode.add_argument("--dry-run", action="store_true",
-                      help="print what would run (config, provider, script); create nothing")
-    mode.add_argument("-v", "--verbose", action="store_true",
-                      help="with --dry-run: also print the startup script")
+    mode.add_argument(
+        "--wait", action="store_true", help="wait for the task to end and exit with its exit code"
+    )
+    mode.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="stream its logs until it ends, then exit with its exit code",
+    )
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would run (config, provider, script); create nothing",
+    )
+    mode.add_argument(
+        "-v", "--verbose", action="store_true", help="with --dry-run: also print the startup script"
+    )
     mode.add_argument("--json", action="store_true", help="print the task as JSON")
 
 
@@ -108,8 +139,12 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     # Options every subcommand also accepts after its name (`flow status --home X`). SUPPRESS
     # keeps a value given before the subcommand when it is not repeated after it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", metavar="PATH", default=argparse.SUPPRESS,
-                        help="where flow keeps its task store and task files (FLOW_HOME)")
+    common.add_argument(
+        "--home",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="where flow keeps its task store and task files (FLOW_HOME)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="flow",
@@ -118,79 +153,137 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version())
-    parser.add_argument("--home", metavar="PATH", default=None,
-                        help="where flow keeps its task store and task files (FLOW_HOME)")
+    parser.add_argument(
+        "--home",
+        metavar="PATH",
+        default=None,
+        help="where flow keeps its task store and task files (FLOW_HOME)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands: dict[str, argparse.ArgumentParser] = {}
 
     def command(
         name: str, handler: str, help: str, usage: str | None = None, epilog: str | None = None
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, parents=[common], usage=usage,
-                           epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=[common],
+            usage=usage,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=handler, json=False)
         commands[name] = p
         return p
 
-    p = command("init", "flowlib.cli._init:cmd_init",
-                "write a config file (and an example flow.yaml) to get started")
+    p = command(
+        "init",
+        "flowlib.cli._init:cmd_init",
+        "write a config file (and an example flow.yaml) to get started",
+    )
     p.add_argument("--provider", metavar="NAME", help="the provider to use (default: local)")
     p.add_argument("--project", help="the provider project to bill")
     p.add_argument("--region", help="the default region")
-    p.add_argument("--api-key-env", metavar="VAR", nargs="?", const="FLOW_API_KEY",
-                   help="store the API key read from environment variable VAR "
-                   "(default FLOW_API_KEY); it is never printed")
-    p.add_argument("--local", action="store_true",
-                   help="write ./.flow/config.yaml (this project) instead of ~/.flow/config.yaml")
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        nargs="?",
+        const="FLOW_API_KEY",
+        help="store the API key read from environment variable VAR "
+        "(default FLOW_API_KEY); it is never printed",
+    )
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="write ./.flow/config.yaml (this project) instead of ~/.flow/config.yaml",
+    )
     p.add_argument("--no-example", action="store_true", help="do not write an example flow.yaml")
 
-    p = command("run", "flowlib.cli._run:cmd_run", "submit a task",
-                usage="flow run [options] TARGET [ARGS...]", epilog=_RUN_EPILOG)
+    p = command(
+        "run",
+        "flowlib.cli._run:cmd_run",
+        "submit a task",
+        usage="flow run [options] TARGET [ARGS...]",
+        epilog=_RUN_EPILOG,
+    )
     _add_run_options(p)
     p.add_argument("target", metavar="TARGET", help="a task file, a command line, or a program")
-    p.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER,
-                   help="the program's arguments, passed as they are")
+    p.add_argument(
+        "args",
+        metavar="ARGS",
+        nargs=argparse.REMAINDER,
+        help="the program's arguments, passed as they are",
+    )
 
-    p = command("status", "flowlib.cli._tasks:cmd_status",
-                "list recent tasks, or show one task in detail")
+    p = command(
+        "status", "flowlib.cli._tasks:cmd_status", "list recent tasks, or show one task in detail"
+    )
     p.add_argument("task", metavar="TASK", nargs="?", help="a task id, id prefix or name")
     p.add_argument("--all", action="store_true", help="list every task, not only the newest")
-    p.add_argument("--limit", metavar="N", type=_positive_int, default=20,
-                   help="how many tasks to list (default 20)")
-    p.add_argument("--status", metavar="STATUS", action="append",
-                   help="only tasks in STATUS: pending, running, completed, failed, cancelled "
-                   "(repeatable, or comma separated)")
+    p.add_argument(
+        "--limit",
+        metavar="N",
+        type=_positive_int,
+        default=20,
+        help="how many tasks to list (default 20)",
+    )
+    p.add_argument(
+        "--status",
+        metavar="STATUS",
+        action="append",
+        help="only tasks in STATUS: pending, running, completed, failed, cancelled "
+        "(repeatable, or comma separated)",
+    )
     p.add_argument("--provider", metavar="NAME", help="only tasks of this provider")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("logs", "flowlib.cli._tasks:cmd_logs", "print a task's output")
     p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
-    p.add_argument("-f", "--follow", action="store_true",
-                   help="keep printing new lines until the task ends")
-    p.add_argument("--tail", metavar="N", type=_non_negative_int,
-                   help="only the last N lines (default: all)")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines until the task ends"
+    )
+    p.add_argument(
+        "--tail", metavar="N", type=_non_negative_int, help="only the last N lines (default: all)"
+    )
 
-    p = command("cancel", "flowlib.cli._tasks:cmd_cancel",
-                "stop tasks and every process they started")
+    p = command(
+        "cancel", "flowlib.cli._tasks:cmd_cancel", "stop tasks and every process they started"
+    )
     p.add_argument("tasks", metavar="TASK", nargs="+", help="task ids, id prefixes or names")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("catalog", "flowlib.cli._catalog:cmd_catalog",
-                "list the instance types you can rent, cheapest first")
-    p.add_argument("--min-gpu-memory", metavar="GB", type=_positive_int,
-                   help="at least GB of memory per GPU")
+    p = command(
+        "catalog",
+        "flowlib.cli._catalog:cmd_catalog",
+        "list the instance types you can rent, cheapest first",
+    )
+    p.add_argument(
+        "--min-gpu-memory", metavar="GB", type=_positive_int, help="at least GB of memory per GPU"
+    )
     p.add_argument("--max-price", metavar="USD", type=float, help="at most USD per hour")
     p.add_argument("--gpus", metavar="N", type=_positive_int, help="exactly N GPUs per instance")
     p.add_argument("--gpu", metavar="MODEL", help="only this GPU model: a100, h100, rtx4090...")
-    p.add_argument("-i", "--instance-type", metavar="TYPE",
-                   help="only offers of this instance type: a100, 8xh100, a100-80gb.sxm.1x")
+    p.add_argument(
+        "-i",
+        "--instance-type",
+        metavar="TYPE",
+        help="only offers of this instance type: a100, 8xh100, a100-80gb.sxm.1x",
+    )
     p.add_argument("--provider", metavar="NAME", help="only this provider's offers")
     p.add_argument("--region", help="only offers in this region")
     kind = p.add_mutually_exclusive_group()
-    kind.add_argument("--spot", action="store_const", const=True, dest="spot",
-                      help="only spot offers (can be preempted)")
-    kind.add_argument("--on-demand", action="store_const", const=False, dest="spot",
-                      help="only on-demand offers")
+    kind.add_argument(
+        "--spot",
+        action="store_const",
+        const=True,
+        dest="spot",
+        help="only spot offers (can be preempted)",
+    )
+    kind.add_argument(
+        "--on-demand", action="store_const", const=False, dest="spot", help="only on-demand offers"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     return parser, commands
@@ -223,8 +316,10 @@ def _parse_trailing_run_options(args: argparse.Namespace, run: argparse.Argument
     if not first.startswith("-") or first == "--":
         if args.target.endswith((".yaml", ".yml")):
             run.error(f"a task file takes no arguments, got {first!r} after {args.target}")
-        run.error(f"got {first!r} after a quoted command line: put the command's arguments "
-                  "inside the quotes, and flow's options before or after them")
+        run.error(
+            f"got {first!r} after a quoted command line: put the command's arguments "
+            "inside the quotes, and flow's options before or after them"
+        )
     tail = argparse.ArgumentParser(prog=run.prog, usage=run.usage, add_help=False)
     _add_run_options(tail)
     tail.add_argument("-h", "--help", action="store_true", dest="tail_help")

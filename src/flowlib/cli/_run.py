@@ -28,10 +28,19 @@ __all__ = ["cmd_run", "parse_env", "task_config", "task_fields"]
 
 # flow run options that a program hardly ever takes itself: one of them after the program most
 # likely meant flow's (`flow run python x.py --wait`), so say where it went.
-_FLOW_ONLY = frozenset({
-    "--wait", "--follow", "--dry-run", "--no-upload", "--instance-type", "--min-gpu-memory",
-    "--max-run-time", "--max-price", "--code-dir",
-})
+_FLOW_ONLY = frozenset(
+    {
+        "--wait",
+        "--follow",
+        "--dry-run",
+        "--no-upload",
+        "--instance-type",
+        "--min-gpu-memory",
+        "--max-run-time",
+        "--max-price",
+        "--code-dir",
+    }
+)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -152,8 +161,11 @@ def _wait(flow: Flow, task: Task, args: argparse.Namespace) -> int:
 def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
     # With --json, stdout holds only the JSON: the log lines go to stderr.
     out = sys.stderr if args.json else sys.stdout
-    print(f"submitted {task.task_id} ({task.name}) on {task.provider}; following its output "
-          "(Ctrl-C stops following, not the task)", file=sys.stderr)
+    print(
+        f"submitted {task.task_id} ({task.name}) on {task.provider}; following its output "
+        "(Ctrl-C stops following, not the task)",
+        file=sys.stderr,
+    )
     try:
         for line in flow.follow_logs(task.task_id):
             print(line, file=out, flush=True)
@@ -169,8 +181,11 @@ def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
 
 
 def _keeps_running(task: Task, doing: str) -> None:
-    print(f"\nstopped {doing}; task {task.task_id} ({task.name}) keeps running. "
-          f"Cancel it with: flow cancel {task.task_id}", file=sys.stderr)
+    print(
+        f"\nstopped {doing}; task {task.task_id} ({task.name}) keeps running. "
+        f"Cancel it with: flow cancel {task.task_id}",
+        file=sys.stderr,
+    )
 
 
 def _dry_run(flow: Flow, config: TaskConfig, args: argparse.Namespace) -> int:
@@ -187,19 +202,28 @@ def _dry_run(flow: Flow, config: TaskConfig, args: argparse.Namespace) -> int:
         code_dir = Path(prepared.code_dir or Path.cwd()).absolute()
         archive = package_directory(code_dir)
         sha = archive.sha256
-        code = {"dir": str(code_dir), "files": archive.file_count,
-                "bytes": archive.total_bytes, "packed_bytes": len(archive.data), "sha256": sha}
+        code = {
+            "dir": str(code_dir),
+            "files": archive.file_count,
+            "bytes": archive.total_bytes,
+            "packed_bytes": len(archive.data),
+            "sha256": sha,
+        }
     masked = prepared.model_copy(update={"env": dict.fromkeys(prepared.env, MASK)})
-    script = build_script(ScriptContext(
-        task_id="task-dry-run",
-        config=masked,
-        code_at_path=prepared.upload_code,
-        code_sha256=sha,
-        docker=prepared.image is not None,
-    ))
+    script = build_script(
+        ScriptContext(
+            task_id="task-dry-run",
+            config=masked,
+            code_at_path=prepared.upload_code,
+            code_sha256=sha,
+            docker=prepared.image is not None,
+        )
+    )
     if args.json:
         data: dict[str, Any] = {
-            "dry_run": True, "provider": provider.name, "config": config_view(prepared),
+            "dry_run": True,
+            "provider": provider.name,
+            "config": config_view(prepared),
             "code": code,
         }
         if args.verbose:
@@ -221,8 +245,10 @@ def _dry_run(flow: Flow, config: TaskConfig, args: argparse.Namespace) -> int:
     if code is None:
         print("code: not uploaded (--no-upload)")
     else:
-        print(f"code: {code['dir']} ({code['files']} files, {_size(code['bytes'])}; "
-              f"{_size(code['packed_bytes'])} packed, sha256 {str(sha)[:12]}...)")
+        print(
+            f"code: {code['dir']} ({code['files']} files, {_size(code['bytes'])}; "
+            f"{_size(code['packed_bytes'])} packed, sha256 {str(sha)[:12]}...)"
+        )
     if args.verbose:
         print("\nstartup script (env values masked):\n")
         print(script, end="" if script.endswith("\n") else "\n")

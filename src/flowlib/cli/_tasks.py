@@ -129,8 +129,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 for line in flow.follow_logs(task.task_id):
                     print(line, flush=True)
             except KeyboardInterrupt:
-                print(f"\nstopped following; task {task.task_id} ({task.name}) keeps running. "
-                      f"Cancel it with: flow cancel {task.task_id}", file=sys.stderr)
+                print(
+                    f"\nstopped following; task {task.task_id} ({task.name}) keeps running. "
+                    f"Cancel it with: flow cancel {task.task_id}",
+                    file=sys.stderr,
+                )
                 return 130
             return 0
         text = flow.logs(args.task, tail=args.tail)
@@ -138,8 +141,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
             print(text)
         elif args.tail != 0:
             task = flow.get_task(args.task)
-            print(f"(no output from {task.task_id} ({task.name}) yet: it is {task.status})",
-                  file=sys.stderr)
+            print(
+                f"(no output from {task.task_id} ({task.name}) yet: it is {task.status})",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -20,9 +20,8 @@ import hashlib
 import io
 import os
 import re
-import stat
-import zlib
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -219,8 +218,9 @@ def select_files(
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
 ) -> list[Path]:
     """The files (and in-tree links) that would be uploaded, relative to ``root``, sorted."""
-    return [Path(e.rel) for e in _walk(Path(root), max_files=max_files,
-                                       max_total_bytes=max_total_bytes)]
+    return [
+        Path(e.rel) for e in _walk(Path(root), max_files=max_files, max_total_bytes=max_total_bytes)
+    ]
 
 
 def package_directory(
@@ -335,7 +335,9 @@ class _GzipTarWriter:
             self._queue.put(b"".join(self._pending))
             self._pending, self._pending_size = [], 0
 
-    def add(self, name: str, kind: bytes, mode: int, *, content: bytes = b"", link: str = "") -> None:
+    def add(
+        self, name: str, kind: bytes, mode: int, *, content: bytes = b"", link: str = ""
+    ) -> None:
         self._write(_header(name, kind, mode, len(content), link))
         if content:
             self._write(content)

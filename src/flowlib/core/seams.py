@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "CommandResult", "CommandRunner", "SubprocessRunner", "SystemClock"]
+__all__ = [
+    "SYSTEM_CLOCK",
+    "Clock",
+    "CommandResult",
+    "CommandRunner",
+    "SubprocessRunner",
+    "SystemClock",
+]
 
 
 @dataclass(frozen=True)

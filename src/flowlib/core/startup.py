@@ -86,7 +86,8 @@ flow_fail() {{
 flow_on_exit() {{
   local rc=$?
   if [ ! -f "$FLOW_RUN/exit_code" ]; then
-    [ -f "$FLOW_RUN/message" ] || printf 'startup script stopped (exit %s)\\n' "$rc" > "$FLOW_RUN/message"
+    [ -f "$FLOW_RUN/message" ] ||
+      printf 'startup script stopped (exit %s)\\n' "$rc" > "$FLOW_RUN/message"
     flow_finish "$rc"
   fi
 }}
@@ -114,13 +115,13 @@ def section_code(ctx: ScriptContext) -> str:
     parts = ["# code upload"]
     if ctx.code is not None:
         encoded = base64.encodebytes(ctx.code).decode("ascii")
-        parts.append(f'base64 -d > "$FLOW_ROOT/{CODE_ARCHIVE}" <<\'FLOW_CODE\'\n{encoded}FLOW_CODE')
+        parts.append(f"base64 -d > \"$FLOW_ROOT/{CODE_ARCHIVE}\" <<'FLOW_CODE'\n{encoded}FLOW_CODE")
     sha = ctx.code_sha256 or (hashlib.sha256(ctx.code).hexdigest() if ctx.code else None)
     archive = f'"$FLOW_ROOT/{CODE_ARCHIVE}"'
     parts.append(f'[ -f {archive} ] || flow_fail "code archive is missing"')
     if sha:
         parts.append(
-            f'printf \'%s  %s\\n\' {sha} {archive} | sha256sum -c --status - '
+            f"printf '%s  %s\\n' {sha} {archive} | sha256sum -c --status - "
             '|| flow_fail "code archive is corrupt (checksum mismatch)"'
         )
     parts.append(
@@ -130,7 +131,7 @@ def section_code(ctx: ScriptContext) -> str:
         '  flow_fail "code archive has unsafe paths"\n'
         "fi\n"
         f"mkdir -p {workdir}\n"
-        f'tar -xzf {archive} -C {workdir} --no-same-owner --no-same-permissions '
+        f"tar -xzf {archive} -C {workdir} --no-same-owner --no-same-permissions "
         '|| flow_fail "cannot extract the code archive"'
     )
     return "\n".join(parts) + "\n"
@@ -149,8 +150,10 @@ def _workload_argv(ctx: ScriptContext) -> str:
     elif cfg.shell is not None:
         argv = f"bash -c {_q(cfg.shell)}"
     else:
-        argv = '"$FLOW_LIB/workload"' if (cfg.script or "").startswith("#!") else (
-            'bash "$FLOW_LIB/workload"'
+        argv = (
+            '"$FLOW_LIB/workload"'
+            if (cfg.script or "").startswith("#!")
+            else ('bash "$FLOW_LIB/workload"')
         )
     if ctx.docker and cfg.image:
         envs = " ".join(f"-e {_q(k)}" for k in {**ctx.extra_env, **cfg.env})
@@ -168,7 +171,7 @@ def section_script_file(ctx: ScriptContext) -> str:
         return ""
     encoded = base64.b64encode(ctx.config.script.encode("utf-8")).decode("ascii")
     return (
-        f'printf \'%s\' {_q(encoded)} | base64 -d > "$FLOW_LIB/workload"\n'
+        f"printf '%s' {_q(encoded)} | base64 -d > \"$FLOW_LIB/workload\"\n"
         'chmod +x "$FLOW_LIB/workload"\n'
     )
 
@@ -200,7 +203,7 @@ def section_exit(ctx: ScriptContext) -> str:
     if hours is not None:
         note = (
             f'if [ "$FLOW_RC" -eq {EXIT_TIMEOUT} ]; then\n'
-            f'  printf \'%s\\n\' {_q(f"stopped: max_run_time_hours={hours:g} reached")} '
+            f"  printf '%s\\n' {_q(f'stopped: max_run_time_hours={hours:g} reached')} "
             '> "$FLOW_RUN/message"\nfi\n'
         )
     return f'{note}flow_finish "$FLOW_RC"\n'

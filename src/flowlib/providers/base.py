@@ -119,7 +119,9 @@ class Provider(Protocol):
         """Current state of each task, keyed by task id (one batch, not one call per task)."""
         ...
 
-    def logs(self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False) -> Iterator[str]:
+    def logs(
+        self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
+    ) -> Iterator[str]:
         """Log lines of the workload (stdout and stderr). ``follow`` yields until the task ends."""
         ...
 

@@ -24,8 +24,16 @@ def test_json_lists_every_offer_cheapest_first(capsys: pytest.CaptureFixture[str
     prices = [o["price_per_hour"] for o in offers if o["price_per_hour"] is not None]
     assert prices == sorted(prices)
     first = offers[0]
-    assert {"instance_type", "gpu_count", "gpu_memory_gb", "provider", "provider_type_id",
-            "price_per_hour", "spot", "region"} <= set(first)
+    assert {
+        "instance_type",
+        "gpu_count",
+        "gpu_memory_gb",
+        "provider",
+        "provider_type_id",
+        "price_per_hour",
+        "spot",
+        "region",
+    } <= set(first)
 
 
 def test_filters_reach_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:

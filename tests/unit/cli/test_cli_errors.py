@@ -80,6 +80,7 @@ def test_any_other_exception_is_a_bug_and_keeps_its_traceback() -> None:
 
 # -- the same, through real commands against a temporary home ---------------------------------
 
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -9,8 +9,17 @@ import pytest
 
 from flowlib.cli import main
 
-HEAVY = ("pydantic", "yaml", "httpx", "pluggy", "flowlib.models", "flowlib.flow",
-         "flowlib.config", "flowlib.catalog", "flowlib.core.store")
+HEAVY = (
+    "pydantic",
+    "yaml",
+    "httpx",
+    "pluggy",
+    "flowlib.models",
+    "flowlib.flow",
+    "flowlib.config",
+    "flowlib.catalog",
+    "flowlib.core.store",
+)
 
 PROBE = """
 import sys
@@ -21,25 +30,32 @@ heavy = [m for m in {heavy!r} if m in sys.modules]
 assert not heavy, heavy
 """
 
-HELPS = [["--help"], ["--version"], *([c, "--help"] for c in
-                                      ("init", "run", "status", "logs", "cancel", "catalog"))]
+HELPS = [
+    ["--help"],
+    ["--version"],
+    *([c, "--help"] for c in ("init", "run", "status", "logs", "cancel", "catalog")),
+]
 
 
 def test_help_and_version_import_nothing_heavy() -> None:
     code = PROBE.format(argvs=HELPS, heavy=HEAVY)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_help_after_a_program_is_not_flows() -> None:
     # `flow run python x.py --help` must reach x.py: parsing it never prints flow's help.
-    code = ("import sys\nfrom flowlib.cli._parser import parse_args\n"
-            "a = parse_args(['run', 'python', 'x.py', '--help'])\n"
-            "assert a.args == ['x.py', '--help']\n"
-            f"assert not [m for m in {HEAVY!r} if m in sys.modules]\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    code = (
+        "import sys\nfrom flowlib.cli._parser import parse_args\n"
+        "a = parse_args(['run', 'python', 'x.py', '--help'])\n"
+        "assert a.args == ['x.py', '--help']\n"
+        f"assert not [m for m in {HEAVY!r} if m in sys.modules]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -62,6 +78,10 @@ def test_no_command_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[str])
 
 
 def test_python_dash_m_works() -> None:
-    result = subprocess.run([sys.executable, "-m", "flowlib.cli", "--version"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "flowlib.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout.startswith("flow (flowlib)")

@@ -56,8 +56,11 @@ def test_a_key_from_the_environment_is_stored_never_shown(
     out, err = capsys.readouterr()
     assert "fkey_s3cret" not in out + err and "API key stored" in out
     settings = yaml.safe_load((home / ".flow" / "config.yaml").read_text())
-    assert settings == {"provider": "local", "region": "r1",
-                        "providers": {"local": {"api_key": "fkey_s3cret"}}}
+    assert settings == {
+        "provider": "local",
+        "region": "r1",
+        "providers": {"local": {"api_key": "fkey_s3cret"}},
+    }
     assert not Path("flow.yaml").exists()
     # Running it again keeps what is there.
     assert main(["init", "--project", "p"]) == 0

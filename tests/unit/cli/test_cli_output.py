@@ -17,8 +17,9 @@ def test_table_aligns_columns() -> None:
     assert text.splitlines() == ["A    LONG", "xyz     1", "q      22"]
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(3, "3s ago"), (125, "2m ago"),
-                                               (7200, "2h ago"), (3 * 86400, "3d ago")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(3, "3s ago"), (125, "2m ago"), (7200, "2h ago"), (3 * 86400, "3d ago")]
+)
 def test_ago(seconds: int, text: str) -> None:
     assert ago(NOW - timedelta(seconds=seconds), NOW) == text
 
@@ -29,11 +30,18 @@ def test_ago_beyond_a_week_is_a_date() -> None:
     assert duration(59.9) == "59s"
 
 
-@pytest.mark.parametrize(("status", "code", "expected"), [
-    (TaskStatus.COMPLETED, 0, 0), (TaskStatus.FAILED, 3, 3), (TaskStatus.FAILED, None, 1),
-    (TaskStatus.CANCELLED, None, 130), (TaskStatus.CANCELLED, 143, 143),
-    (TaskStatus.FAILED, -9, 137), (TaskStatus.FAILED, 300, 1),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (TaskStatus.COMPLETED, 0, 0),
+        (TaskStatus.FAILED, 3, 3),
+        (TaskStatus.FAILED, None, 1),
+        (TaskStatus.CANCELLED, None, 130),
+        (TaskStatus.CANCELLED, 143, 143),
+        (TaskStatus.FAILED, -9, 137),
+        (TaskStatus.FAILED, 300, 1),
+    ],
+)
 def test_exit_status(status: TaskStatus, code: int | None, expected: int) -> None:
     assert exit_status(Task(task_id="t", name="t", status=status, exit_code=code)) == expected
 

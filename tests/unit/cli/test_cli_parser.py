@@ -52,8 +52,9 @@ def test_options_may_follow_a_task_file_and_add_to_those_before() -> None:
     assert args.env == ["A=1", "B=2"] and args.dry_run and args.verbose
 
 
-@pytest.mark.parametrize("argv", [["job.yaml", "extra"], ["echo hi", "there"],
-                                  ["job.yml", "--nope"]])
+@pytest.mark.parametrize(
+    "argv", [["job.yaml", "extra"], ["echo hi", "there"], ["job.yml", "--nope"]]
+)
 def test_words_after_a_task_file_or_quoted_line_are_usage_errors(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -76,9 +77,18 @@ def test_home_is_accepted_before_and_after_the_command() -> None:
     assert parse_args(["status"]).home is None
 
 
-@pytest.mark.parametrize("argv", [["status", "--limit", "0"], ["logs", "t", "--tail", "-1"],
-                                  ["catalog", "--gpus", "x"], ["nope"], [],
-                                  ["catalog", "--spot", "--on-demand"], ["run"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--limit", "0"],
+        ["logs", "t", "--tail", "-1"],
+        ["catalog", "--gpus", "x"],
+        ["nope"],
+        [],
+        ["catalog", "--spot", "--on-demand"],
+        ["run"],
+    ],
+)
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         parse_args(argv)
@@ -108,8 +118,12 @@ def test_env_without_a_value_suggests_passing_the_shells(monkeypatch: pytest.Mon
 def test_fields_are_only_those_given() -> None:
     assert task_fields(run_args("echo hi")) == {}
     fields = task_fields(run_args("--max-run-time", "2", "--no-upload", "-i", "a100", "true"))
-    assert fields == {"max_run_time_hours": 2.0, "upload_code": False, "instance_type": "a100",
-                      "min_gpu_memory_gb": None}
+    assert fields == {
+        "max_run_time_hours": 2.0,
+        "upload_code": False,
+        "instance_type": "a100",
+        "min_gpu_memory_gb": None,
+    }
 
 
 def test_a_program_with_arguments_is_an_argv_list() -> None:
@@ -125,8 +139,9 @@ def test_a_quoted_line_with_shell_syntax_runs_as_shell() -> None:
 def test_options_override_a_task_file_and_env_adds_to_it(tmp_path: Path) -> None:
     job = tmp_path / "job.yaml"
     job.write_text("name: job\ncommand: echo hi\ninstance_type: a100\nenv:\n  A: '1'\n")
-    config = task_config(run_args(str(job), "--min-gpu-memory", "40", "-e", "B=2",
-                                  "--name", "other"))
+    config = task_config(
+        run_args(str(job), "--min-gpu-memory", "40", "-e", "B=2", "--name", "other")
+    )
     assert config.env == {"A": "1", "B": "2"}
     assert (config.instance_type, config.min_gpu_memory_gb, config.name) == (None, 40, "other")
 

@@ -28,29 +28,62 @@ def names(root: Path) -> list[str]:
 
 
 def test_default_excludes_leave_out_caches_vcs_and_secrets(tmp_path: Path) -> None:
-    make(tmp_path, {
-        "train.py": "", "pkg/model.py": "", ".git/HEAD": "", "pkg/__pycache__/m.pyc": "",
-        "x.pyc": "", ".venv/bin/python": "", "node_modules/a/index.js": "", ".env": "SECRET=1",
-        ".env.local": "", ".pytest_cache/v": "", "lib.egg-info/PKG-INFO": "",
-    })
+    make(
+        tmp_path,
+        {
+            "train.py": "",
+            "pkg/model.py": "",
+            ".git/HEAD": "",
+            "pkg/__pycache__/m.pyc": "",
+            "x.pyc": "",
+            ".venv/bin/python": "",
+            "node_modules/a/index.js": "",
+            ".env": "SECRET=1",
+            ".env.local": "",
+            ".pytest_cache/v": "",
+            "lib.egg-info/PKG-INFO": "",
+        },
+    )
     assert names(tmp_path) == ["pkg/model.py", "train.py"]
 
 
 def test_flowignore_wins_over_gitignore(tmp_path: Path) -> None:
-    make(tmp_path, {"a.txt": "", "b.txt": "", "data/big.bin": "", ".gitignore": "a.txt\n",
-                    ".flowignore": "data/\n"})
+    make(
+        tmp_path,
+        {
+            "a.txt": "",
+            "b.txt": "",
+            "data/big.bin": "",
+            ".gitignore": "a.txt\n",
+            ".flowignore": "data/\n",
+        },
+    )
     assert names(tmp_path) == [".flowignore", ".gitignore", "a.txt", "b.txt"]
 
 
 def test_gitignore_applies_without_a_flowignore(tmp_path: Path) -> None:
-    make(tmp_path, {"a.txt": "", "checkpoints/last.pt": "", ".gitignore": "checkpoints/\n*.log\n",
-                    "run.log": ""})
+    make(
+        tmp_path,
+        {
+            "a.txt": "",
+            "checkpoints/last.pt": "",
+            ".gitignore": "checkpoints/\n*.log\n",
+            "run.log": "",
+        },
+    )
     assert names(tmp_path) == [".gitignore", "a.txt"]
 
 
 def test_negation_can_bring_back_a_default_exclude_but_never_git(tmp_path: Path) -> None:
-    make(tmp_path, {".env.example": "A=", ".env": "A=secret", ".git/config": "",
-                    ".flowignore": "!.env.example\n!.git/\n"})
+    make(
+        tmp_path,
+        {
+            ".env.example": "A=",
+            ".env": "A=secret",
+            ".git/config": "",
+            ".flowignore": "!.env.example\n!.git/\n",
+        },
+    )
     assert names(tmp_path) == [".env.example", ".flowignore"]
 
 
@@ -86,8 +119,14 @@ def test_special_files_are_skipped(tmp_path: Path) -> None:
 
 
 def test_contents_and_exec_bits_survive_the_round_trip(tmp_path: Path) -> None:
-    root = make(tmp_path / "proj", {"run.sh": "#!/bin/sh\necho hi\n", "ünï/cödé.py": "π = 3.14\n",
-                                    "deep/" + "d" * 120 + "/f.txt": "long path"})
+    root = make(
+        tmp_path / "proj",
+        {
+            "run.sh": "#!/bin/sh\necho hi\n",
+            "ünï/cödé.py": "π = 3.14\n",
+            "deep/" + "d" * 120 + "/f.txt": "long path",
+        },
+    )
     (root / "run.sh").chmod(0o755)
     out = tmp_path / "out"
     extract_archive(package_directory(root).data, out)
@@ -98,8 +137,16 @@ def test_contents_and_exec_bits_survive_the_round_trip(tmp_path: Path) -> None:
 
 def test_gnu_tar_reads_the_archive(tmp_path: Path) -> None:
     root = make(tmp_path / "proj", {"a/b/c.py": "1", "x.py": "2"})
-    listing = subprocess.run(["tar", "-tzf", "-"], input=package_directory(root).data,
-                             capture_output=True, check=True).stdout.decode().split()
+    listing = (
+        subprocess.run(
+            ["tar", "-tzf", "-"],
+            input=package_directory(root).data,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split()
+    )
     assert listing == ["a/", "a/b/", "a/b/c.py", "x.py"]
 
 
@@ -132,7 +179,7 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
         pytest.skip("root reads every file")
     make(tmp_path, {"secret.txt": "x"})
     (tmp_path / "secret.txt").chmod(0)
-    with pytest.raises(PackagingError, match="secret.txt"):
+    with pytest.raises(PackagingError, match=r"secret\.txt"):
         package_directory(tmp_path)
 
 

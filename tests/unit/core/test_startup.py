@@ -74,13 +74,17 @@ def test_embedded_code_is_checked_by_hash() -> None:
 def test_self_release_runs_only_with_auto_terminate() -> None:
     release = "curl -X DELETE https://api/instances/me"
     on = ScriptContext(task_id="t", config=ctx().config, release_command=release)
-    off = ScriptContext(task_id="t", config=ctx(auto_terminate=False).config, release_command=release)
+    off = ScriptContext(
+        task_id="t", config=ctx(auto_terminate=False).config, release_command=release
+    )
     assert release in startup.section_release(on)
     assert release not in startup.section_release(off)
 
 
 def test_docker_image_runs_the_workload_in_a_container() -> None:
-    context = ScriptContext(task_id="t", config=ctx(image="pytorch/pytorch:2.4").config, docker=True)
+    context = ScriptContext(
+        task_id="t", config=ctx(image="pytorch/pytorch:2.4").config, docker=True
+    )
     line = startup._workload_argv(context)
     assert line.startswith("docker run --rm")
     assert "pytorch/pytorch:2.4 python train.py" in line
@@ -94,7 +98,7 @@ def test_script_text_matches_golden_file() -> None:
             config=TaskConfig(
                 name="golden",
                 shell="python train.py --epochs 3 && echo done",
-                env={"WANDB_MODE": "offline", "QUOTED": "it's \"fine\""},
+                env={"WANDB_MODE": "offline", "QUOTED": 'it\'s "fine"'},
                 max_run_time_hours=2,
             ),
             code_at_path=True,

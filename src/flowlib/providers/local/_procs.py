@@ -7,6 +7,7 @@ whose session id is the script's pid", even those that moved to a process group 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -51,7 +52,5 @@ def session_members(sid: int) -> list[int]:
 
 def signal_session(sid: int, sig: signal.Signals) -> None:
     for pid in session_members(sid):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass

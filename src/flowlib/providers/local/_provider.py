@@ -147,8 +147,9 @@ class LocalProvider:
         if exit_code is not None:
             done = _mtime(run / "exit_code")
             if record.cancel_requested:
-                return TaskState(TaskStatus.CANCELLED, exit_code, "exited", "cancelled by user",
-                                 started, done)
+                return TaskState(
+                    TaskStatus.CANCELLED, exit_code, "exited", "cancelled by user", started, done
+                )
             status = TaskStatus.COMPLETED if exit_code == 0 else TaskStatus.FAILED
             if exit_code == EXIT_TIMEOUT and message is None:
                 message = "stopped by its time limit"
@@ -161,13 +162,15 @@ class LocalProvider:
         if pid is None:
             return TaskState(TaskStatus.PENDING, provider_state="submitting")
         if record.cancel_requested:
-            return TaskState(TaskStatus.CANCELLED, None, "killed", "cancelled by user", started,
-                             _now())
+            return TaskState(
+                TaskStatus.CANCELLED, None, "killed", "cancelled by user", started, _now()
+            )
         return TaskState(
             TaskStatus.FAILED,
             None,
             "vanished",
-            message or "the task's processes ended without reporting an exit code "
+            message
+            or "the task's processes ended without reporting an exit code "
             "(killed, or the machine restarted)",
             started,
             _now(),
@@ -186,8 +189,8 @@ class LocalProvider:
         pending = b""
         position = 0
         if tail is not None:  # start with the last `tail` complete lines, then follow
-            lines, position = _last_lines(path, tail)
-            yield from lines
+            last, position = _last_lines(path, tail)
+            yield from last
         while True:
             finished = exit_marker.exists() or self._state(record).status.is_terminal
             try:
@@ -199,8 +202,8 @@ class LocalProvider:
             if chunk:
                 position += len(chunk)
                 pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
                     yield line.decode("utf-8", "replace")
             elif finished:
                 if pending:
@@ -284,7 +287,7 @@ def _last_lines(path: Path, lines: int | None) -> tuple[list[str], int]:
     """The last ``lines`` complete lines of a file, read from the end (logs can be large), and
     the offset just after them."""
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the `with` below
     except FileNotFoundError:
         return [], 0
     with fh:
