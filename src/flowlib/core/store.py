@@ -59,25 +59,6 @@ TASK_ID_PREFIX = "task-"
 # "flow" in ASCII: marks the file as ours, so a foreign SQLite file is refused, not migrated.
 _APPLICATION_ID = 0x666C6F77
 
-# Fields a caller may change with update(). task_id and created_at are identity; updated_at is
-# the store's to set.
-_UPDATABLE = frozenset(
-    {
-        "name",
-        "provider",
-        "config",
-        "status",
-        "started_at",
-        "completed_at",
-        "exit_code",
-        "provider_state",
-        "message",
-        "provider_data",
-        "cancel_requested",
-        "instance_type",
-    }
-)
-
 _COLUMNS = (
     "task_id",
     "name",
@@ -95,6 +76,9 @@ _COLUMNS = (
     "cancel_requested",
     "instance_type",
 )
+# Fields a caller may change with update(). task_id and created_at are identity; updated_at is
+# the store's to set.
+_UPDATABLE = frozenset(_COLUMNS) - {"task_id", "created_at", "updated_at"}
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _UPDATE = f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE task_id = ?"

@@ -74,7 +74,7 @@ def check_fits(config: TaskConfig, gpus: list[LocalGPU]) -> None:
     have = ", ".join(f"{g.name} ({g.memory_gb} GB)" for g in gpus) or "no NVIDIA GPU"
     tips = [
         "drop instance_type / min_gpu_memory_gb to run here on what this machine has",
-        "or run it on a cloud provider, e.g. `--provider fcp`",
+        "or run it with a provider that rents GPUs (`flow catalog` lists offers)",
     ]
     if config.min_gpu_memory_gb is not None:
         if not any(g.memory_gb >= config.min_gpu_memory_gb for g in gpus):
