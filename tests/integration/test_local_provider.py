@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from flowlib import Flow, TaskConfig, TaskStatus
-from flowlib.errors import CapacityError, FlowError, TaskNotFoundError, ValidationError
+from flowlib.errors import (
+    CapacityError,
+    FlowError,
+    TaskNotFoundError,
+    UnsupportedError,
+    ValidationError,
+)
 from flowlib.providers.local import _procs
 
 
@@ -194,3 +200,24 @@ def test_a_status_filter_sees_tasks_that_moved_on_since_last_stored(flow: Flow) 
 def test_wait_polls_the_local_provider_well_under_100_ms(flow: Flow) -> None:
     # The latency itself is measured in benchmarks/run.py, not asserted on a clock here.
     assert flow.provider("local").poll_interval_s < 0.1  # type: ignore[attr-defined]
+
+
+def test_instances_and_user_of_a_task(flow: Flow) -> None:
+    task = flow.run("true", wait=True)
+    [instance] = task.get_instances()
+    assert instance.instance_id == f"local-{task.task_id}"
+    assert instance.status.value == "terminated"
+    assert task.get_user().username == task.created_by
+
+
+def test_ssh_is_refused_with_the_reason(flow: Flow) -> None:
+    task = flow.run("true", wait=True)
+    with pytest.raises(UnsupportedError, match="open a shell here"):
+        task.ssh()
+
+
+def test_everything_the_provider_cannot_do_is_refused_in_one_error(flow: Flow) -> None:
+    with pytest.raises(UnsupportedError) as err:
+        flow.submit("python train.py", data="s3://bucket/dataset", num_instances=2)
+    assert "multi_node" in err.value.message and "data_mounts" in err.value.message
+    assert flow.list_tasks() == []
