@@ -20,6 +20,7 @@ cannot do (``supports_time_limit``). Every test runs a real task end to end.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -72,13 +73,10 @@ class ProviderConformance:
         assert flow.logs(task.task_id) == "probe ran from the upload"
 
     def test_env_values_arrive_byte_for_byte(self, flow: Flow) -> None:
-        show = "import os, json; print(json.dumps({k: os.environ[k] for k in %r}))" % sorted(
-            TRICKY_ENV
-        )
+        keys = sorted(TRICKY_ENV)
+        show = f"import os, json; print(json.dumps({{k: os.environ[k] for k in {keys!r}}}))"
         task = flow.run([sys.executable, "-c", show], env=TRICKY_ENV)
         flow.wait(task.task_id, timeout=self.wait_timeout)
-        import json
-
         assert json.loads(flow.logs(task.task_id)) == TRICKY_ENV
 
     # -- logs ----------------------------------------------------------------------------
