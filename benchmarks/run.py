@@ -148,6 +148,9 @@ def main() -> None:
     import bench_store
 
     rows += bench_packaging.run()
+    import bench_functions
+
+    rows += bench_functions.run()
     for row in bench_store.run():
         target = 0.05 if str(row["operation"]).startswith(("get", "resolve(")) else None
         rows.append(

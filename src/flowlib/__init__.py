@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderError": "flowlib.errors",
     "ProviderSpec": "flowlib.providers.base",
     "QuotaError": "flowlib.errors",
+    "RemoteError": "flowlib.remote",
     "ResourceNotFoundError": "flowlib.errors",
     "StorageInterface": "flowlib.models",
     "StoreError": "flowlib.errors",
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "VolumeSpec": "flowlib.models",
     "find_instances": "flowlib.catalog",
     "hookimpl": "flowlib.hookspecs",
+    "invoke": "flowlib.remote",
     "load_config": "flowlib.config",
 }
 
@@ -132,6 +134,7 @@ if TYPE_CHECKING:
         ProviderSpec,
         TaskState,
     )
+    from flowlib.remote import RemoteError, invoke
 
 
 def _flow(provider: str | None = None) -> Flow:

@@ -131,7 +131,12 @@ class LocalProvider:
                     provider="local",
                 ) from exc
         self._children[record.task_id] = proc
-        return {"pid": proc.pid, "start_ticks": _procs.start_ticks(proc.pid), "dir": str(task_dir)}
+        return {
+            "pid": proc.pid,
+            "start_ticks": _procs.start_ticks(proc.pid),
+            "dir": str(task_dir),
+            "root": str(root),
+        }
 
     def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
         return {r.task_id: self._state(r) for r in records}
