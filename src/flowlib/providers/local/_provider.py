@@ -146,7 +146,15 @@ class LocalProvider:
         child = self._children.get(record.task_id)
         if child is not None:
             child.poll()  # reap our own child so it does not linger as a zombie
+        pid = record.provider_data.get("pid")
         exit_code = _read_int(run / "exit_code")
+        alive = exit_code is None and (
+            pid is not None and _procs.alive(int(pid), record.provider_data.get("start_ticks"))
+        )
+        if exit_code is None and not alive:
+            # The workload may have written its exit code and ended between the two looks above:
+            # read again before calling the task vanished.
+            exit_code = _read_int(run / "exit_code")
         message = _read_text(run / "message")
         started = _mtime(run / "started")
         if exit_code is not None:
@@ -159,8 +167,6 @@ class LocalProvider:
             if exit_code == EXIT_TIMEOUT and message is None:
                 message = "stopped by its time limit"
             return TaskState(status, exit_code, "exited", message, started, done)
-        pid = record.provider_data.get("pid")
-        alive = pid is not None and _procs.alive(int(pid), record.provider_data.get("start_ticks"))
         if alive:
             status = TaskStatus.RUNNING if started else TaskStatus.PENDING
             return TaskState(status, None, "running" if started else "starting", None, started)

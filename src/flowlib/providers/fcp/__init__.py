@@ -1,0 +1,1 @@
+"""The ``fcp`` provider plugin (under construction in this working tree)."""

@@ -1,0 +1,1 @@
+"""The ``hyperstack`` provider plugin (under construction in this working tree)."""

@@ -1,0 +1,1 @@
+"""The ``slurm`` provider plugin (under construction in this working tree)."""

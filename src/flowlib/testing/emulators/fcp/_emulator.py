@@ -1,0 +1,414 @@
+"""The FCP (Mithril v2) emulator: state, fault plan and the two ways to reach it."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from .._boot import SCRIPT_LOG, Sandbox
+from .._clock import EmulatorClock, ManualClock, SystemClock
+from .._faults import FaultPlan
+from .._server import LoopbackServer, httpx_handler
+from .._wire import ApiError, WireRequest, WireResponse
+from ._api import route
+from ._catalog import DEFAULT_MARKETS, Market
+from ._entities import Auction, Bid, Instance, InstanceType, Project, Timing, parse_price
+from ._keys import new_api_key
+from ._state import FcpState, Options
+
+__all__ = ["FcpEmulator", "RecordedCall"]
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One request as the emulator saw it, and its answer (``status`` None: dropped before an
+    answer was made)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names; the Authorization value is not kept
+    request_body: Any
+    status: int | None
+    response_body: Any
+    dropped: bool
+    at: float
+
+
+class FcpEmulator:
+    """An emulated Mithril cloud.
+
+    In-process (no socket)::
+
+        emu = FcpEmulator(clock=ManualClock(), timing=Timing.instant())
+        client = emu.client()                      # httpx.Client on an httpx.MockTransport
+        emu.advance(30)                            # step time; transitions that are due happen
+
+    Over loopback HTTP (instances' scripts can call back)::
+
+        with FcpEmulator() as emu:
+            url = emu.start()                      # http://127.0.0.1:PORT
+            httpx.get(f"{url}/v2/me", headers={"Authorization": f"Bearer {emu.api_key}"})
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: EmulatorClock | None = None,
+        timing: Timing | None = None,
+        options: Options | None = None,
+        markets: Iterable[Market] = DEFAULT_MARKETS,
+        workdir: Path | None = None,
+        boot: bool = True,
+        seed: int = 0,
+        api_key: str | None = None,
+        project_name: str = "default",
+        boot_env: Callable[[Instance], dict[str, str]] | None = None,
+    ) -> None:
+        self.clock: EmulatorClock = clock if clock is not None else SystemClock()
+        self._own_workdir = workdir is None and boot
+        self.workdir = workdir or (Path(tempfile.mkdtemp(prefix="fcp-emulator-")) if boot else None)
+        sandbox = Sandbox(self.workdir / "instances") if boot and self.workdir else None
+        self.state = FcpState(
+            clock=self.clock,
+            timing=timing or Timing(),
+            options=options or Options(),
+            sandbox=sandbox,
+            seed=seed,
+        )
+        if boot_env is not None:
+            self.state.boot_env = boot_env
+        self.api_key = api_key or new_api_key()
+        self.state.add_api_key(self.api_key, "emulator")
+        self.faults = FaultPlan()
+        self.calls: list[RecordedCall] = []
+        self.errors: list[BaseException] = []  # bugs of the emulator itself (answered 500)
+        self._server: LoopbackServer | None = None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+        with self.state.lock:
+            self.project = self.add_project(project_name)
+            for market in markets:
+                self.add_market(market)
+
+    # ---- setup ---------------------------------------------------------------------------
+
+    def add_project(self, name: str) -> str:
+        """A new project; returns its FID."""
+        with self.state.lock:
+            project = Project(self.state.new_fid("proj"), name, self.clock.time())
+            self.state.projects[project.fid] = project
+            return project.fid
+
+    def add_api_key(self, name: str = "test") -> str:
+        """Another valid key (its secret)."""
+        with self.state.lock:
+            key = new_api_key()
+            self.state.add_api_key(key, name)
+            return key
+
+    def revoke_api_key(self, secret: str) -> None:
+        with self.state.lock:
+            self.state.revoke_api_key(self.state.api_keys[secret].fid)
+
+    def add_market(self, market: Market) -> str:
+        """Sell ``market`` (an instance type in its regions); returns the instance type FID."""
+        minimum = parse_price(market.minimum_price)
+        assert minimum is not None, market.minimum_price
+        with self.state.lock:
+            itype = InstanceType(
+                fid=self.state.new_fid("it"),
+                name=market.name,
+                num_gpus=market.num_gpus,
+                gpu_type=market.gpu_type,
+                gpu_memory_gb=market.gpu_memory_gb,
+                num_cpus=market.num_cpus,
+                ram_gb=market.ram_gb,
+                local_storage_gb=market.local_storage_gb,
+                gpu_socket=market.gpu_socket,
+                network_type=market.network_type,
+                ib_count=market.ib_count,
+                hourly_price=min(_cents(p) for p, _ in market.regions.values()) / 100,
+            )
+            self.state.instance_types[itype.fid] = itype
+            for region, (price, capacity) in market.regions.items():
+                auction = Auction(
+                    fid=self.state.new_fid("auc"),
+                    instance_type=itype.fid,
+                    region=region,
+                    capacity=capacity,
+                    price_cents=_cents(price),
+                    minimum_cents=minimum,
+                    adjustable_memory=market.adjustable_memory,
+                )
+                self.state.auctions[auction.fid] = auction
+            return itype.fid
+
+    def instance_type_fid(self, name: str) -> str:
+        for itype in self.state.instance_types.values():
+            if itype.name == name:
+                return itype.fid
+        raise KeyError(f"no instance type named {name!r}")
+
+    def auction(self, instance_type: str, region: str) -> Auction:
+        """The market of ``instance_type`` (name or FID) in ``region``."""
+        fid = (
+            instance_type
+            if instance_type.startswith("it_")
+            else self.instance_type_fid(instance_type)
+        )
+        found = self.state.auction_for(fid, region)
+        if found is None:
+            raise KeyError(f"{instance_type} is not sold in {region}")
+        return found
+
+    def set_market_price(self, instance_type: str, region: str, price: str) -> None:
+        """Move the market price (``"$X.XX"``); allocated bids below it are preempted."""
+        with self.state.lock:
+            self.state.tick()  # what was due happens under the old conditions
+            self.state.set_market_price(self.auction(instance_type, region), _cents(price))
+            self.state.tick()
+
+    def set_capacity(self, instance_type: str, region: str, capacity: int) -> None:
+        with self.state.lock:
+            self.state.tick()  # what was due happens under the old conditions
+            self.auction(instance_type, region).capacity = capacity
+            self.state.tick()
+
+    # ---- control -------------------------------------------------------------------------
+
+    def preempt(self, bid_fid: str) -> None:
+        """Preempt an allocated bid now: ``Preempting``, then (after the notice period)
+        instances ``STATUS_PREEMPTED`` and the bid back to ``Open``."""
+        with self.state.lock:
+            self.state.tick()  # what was due happens under the old conditions
+            bid = self.state.bids[bid_fid]
+            if bid.status != "Allocated":
+                raise ValueError(f"bid {bid_fid} is {bid.status}, not Allocated")
+            self.state.preempt(bid)
+            self.state.tick()
+
+    def fail_instance(self, instance_fid: str) -> None:
+        """The instance breaks: ``STATUS_ERROR``, its script is stopped."""
+        with self.state.lock:
+            self.state.tick()  # what was due happens under the old conditions
+            self.state.fail_instance(self.state.instances[instance_fid])
+
+    def tick(self) -> None:
+        """Apply every transition due at the clock's time (and notice ended scripts)."""
+        with self.state.lock:
+            self.state.tick()
+
+    def advance(self, seconds: float) -> None:
+        """Move a :class:`ManualClock` forward and apply what became due."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("advance() needs the emulator to run on a ManualClock")
+        self.clock.advance(seconds)
+        self.tick()
+
+    # ---- inspection ----------------------------------------------------------------------
+
+    def bid(self, fid: str) -> Bid:
+        return self.state.bids[fid]
+
+    def instance(self, fid: str) -> Instance:
+        return self.state.instances[fid]
+
+    def live_bids(self) -> list[Bid]:
+        """Bids not terminated: the ones that can cost money."""
+        with self.state.lock:
+            return self.state.live_bids()
+
+    def bid_count(self, *statuses: str) -> int:
+        """How many bids have one of ``statuses`` (``"Open"``, ...); with none given, how many
+        are live (not ``Terminated``)."""
+        with self.state.lock:
+            bids = self.state.bids.values()
+            if not statuses:
+                return sum(1 for b in bids if b.live)
+            return sum(1 for b in bids if b.status in statuses)
+
+    def bids_named(self, name: str) -> list[Bid]:
+        return [b for b in self.state.bids.values() if b.name == name]
+
+    def billed(self, bid_fid: str) -> float:
+        """Dollars billed so far for a bid's instances (at the market price)."""
+        with self.state.lock:
+            return self.state.billed_cents(self.state.bids[bid_fid]) / 100
+
+    def instance_root(self, instance_fid: str) -> Path:
+        """The instance's disk: the ``FLOW_ROOT`` its startup script ran with."""
+        return self.state.sandbox_root(instance_fid)
+
+    def startup_log(self, instance_fid: str) -> str:
+        """What the startup script printed (``var/log/foundry/startup_script.log``)."""
+        path = self.instance_root(instance_fid) / SCRIPT_LOG
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_for_scripts(self, timeout: float = 10.0) -> bool:
+        """Wait (real time, at most ``timeout``) until no startup script runs; then tick."""
+        deadline = time.monotonic() + timeout
+        with self.state.lock:
+            instances = list(self.state.instances.values())
+        for inst in instances:
+            if inst.process is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or inst.process.wait(left) is None:
+                    return False
+        self.tick()
+        return True
+
+    def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+    ) -> bool:
+        """Poll ``predicate`` (ticking between tries) for at most ``timeout`` real seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.tick()
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    # ---- serving -------------------------------------------------------------------------
+
+    def serve(self, request: WireRequest) -> WireResponse:
+        decision = self.faults.decide(request.method, request.path)
+        if decision.drop_before is not None:
+            self._record(request, None, dropped=True)
+            raise decision.drop_before
+        if decision.answer is not None:
+            response = WireResponse(
+                decision.answer.status, decision.answer.body, dict(decision.answer.headers)
+            )
+        else:
+            with self.state.lock:
+                self.state.tick()
+                try:
+                    response = route(self.state, request, _bearer(request))
+                except ApiError as exc:
+                    response = exc.response()
+                except Exception as exc:  # a bug here must not look like the cloud's answer
+                    self.errors.append(exc)
+                    response = WireResponse(500, {"detail": "Internal Server Error"})
+        self._record(request, response, dropped=decision.drop_after is not None)
+        if decision.drop_after is not None:
+            raise decision.drop_after
+        response.delay_s = decision.delay_s
+        return response
+
+    def http_date(self) -> str:
+        return email.utils.formatdate(self.clock.time(), usegmt=True)
+
+    def handler(self) -> Callable[[httpx.Request], httpx.Response]:
+        """A handler for ``httpx.MockTransport``. Slow answers advance a ManualClock."""
+        sleep = self.clock.sleep if isinstance(self.clock, ManualClock) else None
+        return httpx_handler(self, sleep)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler())
+
+    @property
+    def url(self) -> str:
+        """The base URL: the loopback server's once started, else a name for in-process use."""
+        return self._server.url if self._server is not None else "http://fcp.emulator"
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` with base URL and key: over loopback when started, else
+        in-process."""
+        kwargs.setdefault("headers", {"Authorization": f"Bearer {self.api_key}"})
+        kwargs.setdefault("timeout", 10.0)
+        if self._server is None:
+            kwargs.setdefault("transport", self.transport())
+        return httpx.Client(base_url=self.url, **kwargs)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve over loopback HTTP from background threads; returns the base URL. A ticker
+        moves the state machines while nobody calls."""
+        if self._server is None:
+            self._server = LoopbackServer(self, host, port)
+            self._server.start()
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick_loop, name="fcp-ticker", daemon=True)
+            self._ticker.start()
+        return self._server.url
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.tick()
+
+    def close(self) -> None:
+        """Stop serving, stop every instance's script, remove a temporary workdir."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        for inst in self.state.instances.values():
+            if inst.process is not None and inst.process.running:
+                inst.process.kill()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> FcpEmulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _record(self, request: WireRequest, response: WireResponse | None, dropped: bool) -> None:
+        headers = {k: v for k, v in request.headers.items() if k != "authorization"}
+        self.calls.append(
+            RecordedCall(
+                method=request.method,
+                path=request.path,
+                query={k: list(v) for k, v in request.query.items()},
+                headers=headers,
+                request_body=_json_or_none(request.body),
+                status=response.status if response is not None else None,
+                response_body=response.body if response is not None else None,
+                dropped=dropped,
+                at=self.clock.time(),
+            )
+        )
+
+
+def _bearer(request: WireRequest) -> str | None:
+    value = request.header("Authorization") or ""
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _cents(price: str) -> int:
+    cents = parse_price(price)
+    if cents is None:
+        raise ValueError(f"not a dollar price: {price!r}")
+    return cents
