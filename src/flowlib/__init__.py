@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "APIError": "flowlib.errors",
+    "App": "flowlib.frontends.app",
     "AuthenticationError": "flowlib.errors",
     "Capabilities": "flowlib.providers.base",
     "CapacityError": "flowlib.errors",
@@ -26,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Flow": "flowlib.flow",
     "FlowConfig": "flowlib.models",
     "FlowError": "flowlib.errors",
+    "FunctionCall": "flowlib.frontends.app",
     "Instance": "flowlib.models",
     "InstanceStatus": "flowlib.models",
     "MountSpec": "flowlib.models",
@@ -36,8 +38,9 @@ _EXPORTS: dict[str, str] = {
     "ProviderError": "flowlib.errors",
     "ProviderSpec": "flowlib.providers.base",
     "QuotaError": "flowlib.errors",
-    "RemoteError": "flowlib.remote",
+    "RemoteError": "flowlib.errors",
     "ResourceNotFoundError": "flowlib.errors",
+    "Retries": "flowlib.frontends.app",
     "StorageInterface": "flowlib.models",
     "StoreError": "flowlib.errors",
     "Task": "flowlib.models",
@@ -57,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "hookimpl": "flowlib.hookspecs",
     "invoke": "flowlib.remote",
     "load_config": "flowlib.config",
+    "log_checkpoint": "flowlib.metrics",
+    "log_metrics": "flowlib.metrics",
 }
 
 __all__ = sorted(
@@ -103,6 +108,7 @@ if TYPE_CHECKING:
         PackagingError,
         ProviderError,
         QuotaError,
+        RemoteError,
         ResourceNotFoundError,
         StoreError,
         TaskNotFoundError,
@@ -113,7 +119,11 @@ if TYPE_CHECKING:
         VolumeNotFoundError,
     )
     from flowlib.flow import Flow, TaskLike
+    from flowlib.frontends.app import App as App
+    from flowlib.frontends.app import FunctionCall as FunctionCall
+    from flowlib.frontends.app import Retries as Retries
     from flowlib.hookspecs import hookimpl
+    from flowlib.metrics import log_checkpoint, log_metrics
     from flowlib.models import (
         FlowConfig,
         Instance,
@@ -134,7 +144,7 @@ if TYPE_CHECKING:
         ProviderSpec,
         TaskState,
     )
-    from flowlib.remote import RemoteError, invoke
+    from flowlib.remote import invoke
 
 
 def _flow(provider: str | None = None) -> Flow:

@@ -15,6 +15,8 @@ The tree::
     ├── TimeoutError                  a wait or request ran out of time
     ├── StoreError                    the local task store is corrupt, locked or unwritable
     ├── PackagingError                the code upload cannot be built (too big, unreadable)
+    ├── RemoteError                   a Python call run as a task gave no value (remote traceback)
+    │   └── EnvironmentMismatchError  the remote Python or packages cannot load the call
     └── ProviderError                 a provider failed in a way the user should know about
         ├── CapacityError             no offer can run the task now (price cap, stock, this machine)
         ├── QuotaError                the account's limits would be exceeded
@@ -37,11 +39,13 @@ __all__ = [
     "AuthenticationError",
     "CapacityError",
     "ConfigError",
+    "EnvironmentMismatchError",
     "FlowError",
     "NetworkError",
     "PackagingError",
     "ProviderError",
     "QuotaError",
+    "RemoteError",
     "ResourceNotFoundError",
     "StoreError",
     "TaskNotFoundError",
@@ -165,6 +169,41 @@ class StoreError(FlowError):
 
 class PackagingError(FlowError):
     exit_code = 10
+
+
+class RemoteError(FlowError):
+    """A remote Python call did not give a value: the function raised an exception whose type
+    cannot be rebuilt here, the task ended without a result (killed, cancelled, out of memory),
+    or the result could not be brought back.
+
+    :ivar remote_type: the remote exception's ``module.QualName``, when there was one.
+    :ivar remote_traceback: the remote traceback as text (empty when there is none).
+    """
+
+    exit_code = 15
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remote_type: str | None = None,
+        remote_traceback: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.remote_traceback:
+            text += "\n\nRemote traceback:\n" + self.remote_traceback.rstrip()
+        return text
+
+
+class EnvironmentMismatchError(RemoteError):
+    """The remote Python or packages cannot load what the client sent (Python version, a
+    package missing or at another version); raised instead of an unpickling traceback."""
 
 
 class ProviderError(FlowError):

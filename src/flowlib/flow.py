@@ -25,12 +25,16 @@ from flowlib.models import (
     TaskConfig,
     TaskStatus,
     User,
+    Volume,
     set_default_client,
 )
+from flowlib.telemetry import annotate, span, traced
 
 if TYPE_CHECKING:
     from flowlib.catalog import Offer
+    from flowlib.core.hosts import PortForward
     from flowlib.core.store import TaskRecord, TaskStore
+    from flowlib.metrics import Checkpoint, MetricRow
     from flowlib.providers import Registry
     from flowlib.providers.base import Provider
 
@@ -101,6 +105,7 @@ class Flow:
         self.close()
 
     # -- submit -----------------------------------------------------------------------
+    @traced("flow.run")
     def run(
         self,
         task: TaskLike | None = None,
@@ -115,13 +120,19 @@ class Flow:
         (a string using shell syntax such as ``&&`` or ``$VAR`` runs as ``shell``), or an argv
         list. Keyword ``fields`` are TaskConfig fields that override it.
         """
+        if "data" in fields:  # the reference's submit(data=...) form, accepted by run too
+            data = fields.pop("data")
+            if data is not None:
+                fields["data_mounts"] = data_mounts(data)
         config = to_task_config(task, **fields)
         name = provider or self.config.provider
         chosen = self.provider(name)
         config = check_and_prepare(chosen, config)
         record = self._record(config, name)
+        annotate(task_id=record.task_id, provider=name, instance_type=config.instance_type)
         try:
-            data = chosen.submit(record)
+            with span("provider.submit", task_id=record.task_id, provider=name):
+                data = chosen.submit(record)
         except BaseException as exc:
             message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
             self.store.update(
@@ -140,6 +151,7 @@ class Flow:
         handle = self.get_task(record.task_id)
         return self.wait(handle.task_id) if wait else handle
 
+    @traced("flow.submit")
     def submit(
         self,
         command: TaskLike,
@@ -181,14 +193,17 @@ class Flow:
         return record
 
     # -- inspect ----------------------------------------------------------------------
+    @traced("flow.get_task")
     def get_task(self, ref: str) -> Task:
         """A task by id, unique id prefix, or name (the newest with that name)."""
         record = self.store.resolve(ref)
         return self._to_task(self._refresh([record])[0])
 
+    @traced("flow.status")
     def status(self, ref: str) -> TaskStatus:
         return self.get_task(ref).status
 
+    @traced("flow.list_tasks")
     def list_tasks(
         self,
         status: TaskStatus | Iterable[TaskStatus] | None = None,
@@ -232,7 +247,8 @@ class Flow:
         fresh: dict[str, TaskRecord] = {}
         for name, group in by_provider.items():
             try:
-                states = self.provider(name).status(group)
+                with span("provider.status", provider=name, tasks=len(group)):
+                    states = self.provider(name).status(group)
             except FlowError:
                 continue  # show what the store knows; the next refresh may succeed
             for r in group:
@@ -261,20 +277,110 @@ class Flow:
             provider_state=record.provider_state,
             message=record.message,
             created_by=record.provider_data.get("created_by"),
+            endpoints=_endpoints(record.provider_data.get("endpoints")),
         )
         return task.bind(self)
 
-    def logs(self, ref: str, tail: int | None = 100) -> str:
+    @traced("flow.logs")
+    def logs(self, ref: str, tail: int | None = 100, *, include_metrics: bool = False) -> str:
+        """The last ``tail`` lines (None: all). Metric and checkpoint lines
+        (:mod:`flowlib.metrics`) are left out unless ``include_metrics``."""
         record = self.store.resolve(ref)
-        return "\n".join(self.provider(record.provider).logs(record, tail=tail))
+        return "\n".join(self._log_lines(record, tail, include_metrics))
 
-    def follow_logs(self, ref: str, tail: int | None = None) -> Iterator[str]:
+    def _log_lines(self, record: TaskRecord, tail: int | None, include_metrics: bool) -> list[str]:
+        from flowlib.metrics import is_flow_line
+
+        provider = self.provider(record.provider)
+        want = tail
+        while True:
+            with span("provider.logs", task_id=record.task_id, provider=record.provider):
+                lines = list(provider.logs(record, tail=want))
+            if include_metrics:
+                return lines
+            shown = [line for line in lines if not is_flow_line(line)]
+            # Metric lines took room in the tail: ask for more until `tail` human lines show.
+            if tail is None or want is None or len(shown) >= tail or len(lines) < want:
+                return shown[-tail:] if tail else ([] if tail == 0 else shown)
+            want = want * 4 if want < 100_000 else None
+
+    @traced("flow.follow_logs")
+    def follow_logs(
+        self, ref: str, tail: int | None = None, *, include_metrics: bool = False
+    ) -> Iterator[str]:
         """Log lines as they are written, ending when the task ends; with ``tail``, start
-        from the last ``tail`` lines instead of the beginning."""
+        from the last ``tail`` lines instead of the beginning. Metric lines are left out
+        unless ``include_metrics``."""
+        from flowlib.metrics import is_flow_line
+
         record = self.store.resolve(ref)
-        yield from self.provider(record.provider).logs(record, tail=tail, follow=True)
+        for line in self.provider(record.provider).logs(record, tail=tail, follow=True):
+            if include_metrics or not is_flow_line(line):
+                yield line
         self._refresh([self.store.get(record.task_id)])
 
+    # -- metrics, checkpoints, resume ---------------------------------------------------
+    @traced("flow.metrics")
+    def metrics(self, ref: str) -> list[MetricRow]:
+        """The task's metric rows (step, time, values), from the ``{"__flow__": {...}}`` lines
+        of its log (:mod:`flowlib.metrics`)."""
+        from flowlib.metrics import collect
+
+        record = self.store.resolve(ref)
+        return collect(self._log_lines(record, None, True)).rows
+
+    @traced("flow.follow_metrics")
+    def follow_metrics(self, ref: str) -> Iterator[MetricRow]:
+        """Metric rows as the task logs them, ending when the task ends."""
+        from flowlib.metrics import iter_rows
+
+        yield from iter_rows(self.follow_logs(ref, include_metrics=True))
+
+    @traced("flow.checkpoints")
+    def checkpoints(self, ref: str) -> list[Checkpoint]:
+        """The checkpoints the task announced, oldest first. They are remembered in the task
+        store, so they outlive the task's log (a released cloud instance)."""
+        return self._remember_checkpoints(self.store.resolve(ref))
+
+    def _remember_checkpoints(self, record: TaskRecord) -> list[Checkpoint]:
+        from flowlib.metrics import Checkpoint, collect
+
+        known = [Checkpoint.from_dict(c) for c in record.provider_data.get("checkpoints", [])]
+        try:
+            found = collect(self._log_lines(record, None, True)).checkpoints
+        except FlowError:
+            return known  # the log is gone (instance released): what the store remembers
+        merged = list(dict.fromkeys([*known, *found]))[-100:]
+        if merged != known:
+            data = {**record.provider_data, "checkpoints": [c.to_dict() for c in merged]}
+            self.store.update(record.task_id, provider_data=data)
+        return merged
+
+    @traced("flow.resume")
+    def resume(self, ref: str, **fields: Any) -> Task:
+        """Submit the task's config again, with ``FLOW_RESUME_FROM`` set to its latest
+        checkpoint (and ``FLOW_RESUMED_TASK`` to its id); ``fields`` override the config."""
+        record = self.store.resolve(ref)
+        found = self._remember_checkpoints(record)
+        if not found:
+            raise ValidationError(
+                f"task {record.task_id} ({record.name}) announced no checkpoint to resume from",
+                suggestions=[
+                    "have the workload call flowlib.log_checkpoint(path), or print "
+                    '{"__flow__": {"event": "checkpoint", "path": "..."}}',
+                    f"`flow logs {record.task_id} --metrics` shows the lines flow found",
+                ],
+                task_id=record.task_id,
+            )
+        env = {
+            **record.config.env,
+            "FLOW_RESUME_FROM": found[-1].path,
+            "FLOW_RESUMED_TASK": record.task_id,
+        }
+        config = to_task_config(record.config, **{"env": env, **fields})
+        return self.run(config, provider=record.provider)
+
+    @traced("flow.wait")
     def wait(self, ref: str, timeout: float | None = None) -> Task:
         """Block until the task ends; :class:`TimeoutError` after ``timeout`` seconds."""
         record = self.store.resolve(ref)
@@ -284,7 +390,8 @@ class Flow:
         while True:
             record = self._refresh([self.store.get(record.task_id)])[0]
             if record.status.is_terminal:
-                return self._to_task(record)
+                self._remember_checkpoints(record)
+                return self._to_task(self.store.get(record.task_id))
             if deadline is not None and self.clock.monotonic() >= deadline:
                 raise TimeoutError(
                     f"task {record.task_id} is still {record.status.value} after {timeout:g} s",
@@ -294,6 +401,7 @@ class Flow:
             self.clock.sleep(interval)
             interval = min(interval * 1.5, interval_cap)
 
+    @traced("flow.cancel")
     def cancel(self, ref: str) -> Task:
         """Stop a task and release what it holds. A finished task raises ValidationError."""
         record = self._refresh([self.store.resolve(ref)])[0]
@@ -304,7 +412,8 @@ class Flow:
                 task_id=record.task_id,
             )
         record = self.store.update(record.task_id, cancel_requested=True)
-        self.provider(record.provider).cancel(record)
+        with span("provider.cancel", task_id=record.task_id, provider=record.provider):
+            self.provider(record.provider).cancel(record)
         record = self._refresh([record])[0]
         if not record.status.is_terminal:
             record = self.store.update(
@@ -315,6 +424,7 @@ class Flow:
             )
         return self._to_task(record)
 
+    @traced("flow.get_instances")
     def get_instances(self, ref: str) -> list[Instance]:
         record = self.store.resolve(ref)
         return self.provider(record.provider).instances(record)
@@ -324,6 +434,7 @@ class Flow:
         name = str(record.provider_data.get("created_by") or _user())
         return User(user_id=name, username=name)
 
+    @traced("flow.ssh")
     def ssh(self, ref: str, command: str | None = None, node: int = 0) -> int:
         record = self.store.resolve(ref)
         chosen = self.provider(record.provider)
@@ -336,6 +447,103 @@ class Flow:
             )
         result: int = ssh(record, command=command, node=node)
         return result
+
+    @traced("flow.tunnel")
+    def tunnel(
+        self, ref: str, remote_port: int, local_port: int = 0, *, node: int = 0
+    ) -> PortForward:
+        """Make port ``remote_port`` of the task's machine (node ``node``) reachable at
+        ``127.0.0.1:<local_port>`` here (0: a free port; see ``local_port`` on the result),
+        until the result is closed. ``flow tunnel TASK 8888`` for a Jupyter server."""
+        record = self._refresh([self.store.resolve(ref)])[0]
+        if record.status.is_terminal:
+            raise ValidationError(
+                f"task {record.task_id} ({record.name}) already ended: {record.status.value}; "
+                "there is nothing to connect to",
+                suggestions=["`flow status` lists the tasks still running"],
+                task_id=record.task_id,
+            )
+        chosen = self.provider(record.provider)
+        forward = getattr(chosen, "forward", None)
+        if forward is None:
+            reason = chosen.capabilities.unsupported.get("ssh", "it cannot forward ports")
+            raise UnsupportedError(
+                f"provider '{record.provider}' cannot forward a port of its tasks: {reason}",
+                suggestions=["have the workload listen on an address you can reach"],
+                provider=record.provider,
+            )
+        opened: PortForward = forward(record, remote_port, local_port, node=node)
+        return opened
+
+    # -- volumes ----------------------------------------------------------------------
+    def _volume_provider(self, name: str | None) -> Any:
+        chosen = self.provider(name)
+        if not hasattr(chosen, "create_volume"):
+            reason = chosen.capabilities.unsupported.get("volumes", "it has no volumes")
+            raise UnsupportedError(
+                f"provider '{chosen.name}' cannot manage volumes: {reason}",
+                suggestions=["choose a provider with volumes: --provider NAME"],
+                provider=chosen.name,
+            )
+        return chosen
+
+    @traced("flow.create_volume")
+    def create_volume(
+        self, size_gb: int, name: str | None = None, *, provider: str | None = None
+    ) -> Volume:
+        """A new persistent volume of ``size_gb`` GB (``name``: to find it by)."""
+        if name is not None and any(v.name == name for v in self.list_volumes(provider=provider)):
+            raise ValidationError(
+                f"a volume named {name!r} already exists",
+                suggestions=["pick another name, or use the existing one: volume://" + name],
+            )
+        volume: Volume = self._volume_provider(provider).create_volume(size_gb, name)
+        return volume
+
+    @traced("flow.list_volumes")
+    def list_volumes(self, *, provider: str | None = None) -> list[Volume]:
+        volumes: list[Volume] = self._volume_provider(provider).list_volumes()
+        return volumes
+
+    @traced("flow.delete_volume")
+    def delete_volume(self, ref: str, *, provider: str | None = None) -> Volume:
+        """Delete a volume by id or name. Refused while an unfinished task uses it."""
+        chosen = self._volume_provider(provider)
+        volumes: list[Volume] = chosen.list_volumes()
+        volume = next((v for v in volumes if v.volume_id == ref), None) or next(
+            (v for v in volumes if v.name == ref), None
+        )
+        if volume is None:
+            from flowlib.errors import VolumeNotFoundError
+
+            names = ", ".join(sorted(v.name for v in volumes)) or "none"
+            raise VolumeNotFoundError(
+                f"no volume {ref!r} on provider '{chosen.name}'",
+                suggestions=[f"volumes there: {names} (`flow volume list`)"],
+                provider=chosen.name,
+            )
+        users = [
+            t
+            for t in self.list_tasks(
+                status=[TaskStatus.PENDING, TaskStatus.RUNNING], provider=chosen.name
+            )
+            if t.config is not None
+            and any(
+                v.volume_id == volume.volume_id or (v.volume_id is None and v.name == volume.name)
+                for v in t.config.volumes
+            )
+        ]
+        if users:
+            ids = ", ".join(t.task_id for t in users)
+            raise ValidationError(
+                f"volume {volume.name} ({volume.volume_id}) is in use by {ids}",
+                suggestions=[
+                    f"wait for it to end, or cancel it first: flow cancel {users[0].task_id}"
+                ],
+                volume_id=volume.volume_id,
+            )
+        chosen.delete_volume(volume.volume_id)
+        return volume
 
     def find_instances(self, **filters: Any) -> list[Offer]:
         """Offers from the catalog, cheapest first (see :func:`flowlib.catalog.find_instances`)."""
@@ -384,18 +592,11 @@ def uses_shell_syntax(command: str) -> bool:
     return any(ch in _SHELL_CHARS for ch in command)
 
 
-def data_mounts(data: str | Mapping[str, str]) -> list[MountSpec]:
-    """``data=`` of :meth:`Flow.submit` as mount specs."""
-    pairs = {"/data": data} if isinstance(data, str) else dict(data)
-    mounts = []
-    for target, source in pairs.items():
-        if "://" in source:
-            scheme = source.split("://", 1)[0]
-            kind = "volume" if scheme == "volume" else "s3fs"
-        else:
-            kind = "bind"
-        mounts.append(MountSpec(source=source, target=target, mount_type=kind))
-    return mounts
+def data_mounts(data: str | Mapping[str, str] | Sequence[MountSpec] | MountSpec) -> list[MountSpec]:
+    """``data=`` of :meth:`Flow.submit` as mount specs (see :func:`flowlib.data.parse_data`)."""
+    from flowlib.data import parse_data
+
+    return parse_data(data)
 
 
 def wanted_features(config: TaskConfig) -> list[str]:
@@ -405,9 +606,9 @@ def wanted_features(config: TaskConfig) -> list[str]:
     wanted = []
     if config.num_instances > 1:
         wanted.append(Feature.MULTI_NODE)
-    if config.volumes:
+    if config.volumes or any(m.mount_type == "volume" for m in config.data_mounts):
         wanted.append(Feature.VOLUMES)
-    if config.data_mounts:
+    if config.outputs or any(m.mount_type != "volume" for m in config.data_mounts):
         wanted.append(Feature.DATA_MOUNTS)
     if config.image:
         wanted.append(Feature.CONTAINER_IMAGE)
@@ -425,7 +626,18 @@ def check_and_prepare(provider: Provider, config: TaskConfig) -> TaskConfig:
             provider=provider.name,
             unsupported=sorted(missing),
         )
-    return provider.prepare(config)
+    if config.data_mounts or config.outputs:
+        from flowlib.data import expand
+
+        config = expand(config)  # volume:// mounts become volumes; no network
+    with span("provider.prepare", provider=provider.name):
+        config = provider.prepare(config)
+    if config.data_mounts or config.outputs or config.volumes:
+        from flowlib.data import resolve
+
+        with span("data.resolve", provider=provider.name):
+            config = resolve(config, provider)  # buckets, credentials, sizes, volumes
+    return config
 
 
 def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:
@@ -440,6 +652,13 @@ def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:
     if state.provider_data:
         new["provider_data"] = {**record.provider_data, **state.provider_data}
     return {k: v for k, v in new.items() if getattr(record, k) != v}
+
+
+def _endpoints(data: Any) -> dict[str, str]:
+    """Service URLs a provider recorded (``provider_data["endpoints"]``: name -> URL)."""
+    if not isinstance(data, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _now() -> datetime:

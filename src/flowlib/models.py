@@ -20,7 +20,9 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator,
 from flowlib._modelbase import HINT, FlowModel
 
 if TYPE_CHECKING:
+    from flowlib.core.hosts import PortForward
     from flowlib.flow import Flow
+    from flowlib.metrics import Checkpoint, MetricRow
 
 __all__ = [
     "FlowConfig",
@@ -39,6 +41,7 @@ __all__ = [
 MAX_RUN_TIME_HOURS = 168.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CACHE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def utcnow() -> datetime:
@@ -102,7 +105,14 @@ class VolumeSpec(FlowModel):
 
 
 class MountSpec(FlowModel):
-    """Data to make visible to the task at ``target``: a host path, a volume, or an fsspec URL."""
+    """Data to make visible to the task at ``target``: a host path, a volume, or an S3 URL.
+
+    ``mount_type`` follows from ``source`` when not given: ``s3://...`` is ``s3fs`` (staged onto
+    the machine), ``volume://NAME`` is ``volume``, an absolute path is ``bind``. ``read_only``
+    (or ``options={"readonly": True}``) makes staged files read-only. ``cache_key`` shares one
+    staged copy between tasks on a machine; ``size_estimate_gb`` is filled in by flowlib before
+    submission (give it to skip listing a huge prefix). See docs/data.md.
+    """
 
     source: str
     target: str
@@ -118,6 +128,36 @@ class MountSpec(FlowModel):
         if not v.startswith("/"):
             raise ValueError(f"mount target must be an absolute path, got {v!r}")
         return v
+
+    @field_validator("cache_key")
+    @classmethod
+    def _cache_key(cls, v: str | None) -> str | None:
+        if v is not None and not _CACHE_KEY.match(v):
+            raise ValueError(
+                f"cache_key {v!r} must be 1-128 letters, digits, '.', '-' or '_'"
+                f"{HINT}e.g. cache_key='imagenet-v2'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _kind(self) -> MountSpec:
+        scheme = self.source.split("://", 1)[0] if "://" in self.source else ""
+        implied = {"s3": "s3fs", "volume": "volume", "": "bind"}.get(scheme)
+        if implied is None:
+            raise ValueError(
+                f"mount source {self.source!r}: {scheme}:// is not supported"
+                f"{HINT}use s3://BUCKET/PREFIX, volume://NAME or an absolute path"
+            )
+        if "mount_type" not in self.model_fields_set:
+            self.mount_type = implied  # type: ignore[assignment]
+        elif self.mount_type != implied and not (self.mount_type == "volume" and not scheme):
+            raise ValueError(
+                f"mount source {self.source!r} cannot be mounted as {self.mount_type!r}"
+                f"{HINT}leave mount_type out: flowlib picks {implied!r} for this source"
+            )
+        if self.options.get("readonly") or self.options.get("read_only"):
+            self.read_only = True
+        return self
 
 
 class TaskConfig(FlowModel):
@@ -139,6 +179,7 @@ class TaskConfig(FlowModel):
     ssh_keys: list[str] = Field(default_factory=list)
     volumes: list[VolumeSpec] = Field(default_factory=list)
     data_mounts: list[MountSpec] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(default_factory=dict)
     max_price_per_hour: float | None = Field(default=None, ge=0)
     max_run_time_hours: float | None = Field(default=None, gt=0, le=MAX_RUN_TIME_HOURS)
     num_instances: int = Field(default=1, ge=1, le=1024)
@@ -147,6 +188,9 @@ class TaskConfig(FlowModel):
     region: str | None = None
     priority: int = Field(default=50, ge=0, le=100)
     auto_terminate: bool = True
+    # Spot providers: how many times a task that lost its machine to preemption starts again
+    # (from scratch) before it is reported failed.
+    retries: int = Field(default=0, ge=0, le=100)
     upload_code: bool = True
     code_dir: Path | None = None
 
@@ -170,6 +214,23 @@ class TaskConfig(FlowModel):
                 raise ValueError(f"env key {key!r} is not a valid variable name")
             if "\x00" in value:
                 raise ValueError(f"env value of {key!r} contains a NUL byte")
+        return v
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, v: dict[str, str]) -> dict[str, str]:
+        for path, url in v.items():
+            if not path.startswith("/") or path.rstrip("/") == "":
+                raise ValueError(
+                    f"output {path!r} must be an absolute directory path"
+                    f"{HINT}outputs maps a directory on the machine to a URL: "
+                    "{'/results': 's3://bucket/run1'}"
+                )
+            if not url.startswith("s3://") or len(url) <= len("s3://"):
+                raise ValueError(
+                    f"output {path!r} goes to {url!r}, which is not an s3:// URL"
+                    f"{HINT}e.g. {{'{path}': 's3://my-bucket/runs/run1'}}"
+                )
         return v
 
     @field_validator("working_dir")
@@ -329,12 +390,25 @@ class Task(FlowModel):
             object.__setattr__(self, field, getattr(fresh, field))
         return self
 
-    def logs(self, tail: int = 100, follow: bool = False) -> Any:
+    def logs(self, tail: int = 100, follow: bool = False, *, include_metrics: bool = False) -> Any:
         """The last ``tail`` lines as one string, or with ``follow=True`` an iterator of lines
-        that ends when the task does."""
+        that ends when the task does. Metric lines show only with ``include_metrics``."""
         if follow:
-            return self._client().follow_logs(self.task_id)
-        return self._client().logs(self.task_id, tail=tail)
+            return self._client().follow_logs(self.task_id, include_metrics=include_metrics)
+        return self._client().logs(self.task_id, tail=tail, include_metrics=include_metrics)
+
+    def metrics(self) -> list[MetricRow]:
+        """Rows (``step``, ``time``, ``values``) the workload logged with
+        ``flowlib.log_metrics`` or ``{"__flow__": {...}}`` lines (see flowlib.metrics)."""
+        return self._client().metrics(self.task_id)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Checkpoints the workload announced (``path``, ``step``, ``time``), oldest first."""
+        return self._client().checkpoints(self.task_id)
+
+    def resume(self, **fields: Any) -> Task:
+        """Submit this task again from its latest checkpoint (``FLOW_RESUME_FROM``)."""
+        return self._client().resume(self.task_id, **fields)
 
     def follow(self) -> Iterator[str]:
         return self._client().follow_logs(self.task_id)
@@ -361,7 +435,14 @@ class Task(FlowModel):
         return self._client().get_user(self.task_id)
 
     def ssh(self, command: str | None = None, node: int = 0) -> int:
+        """A shell on the task's machine (node ``node``) attached to this terminal, or with
+        ``command`` that command; returns its exit code."""
         return self._client().ssh(self.task_id, command=command, node=node)
+
+    def tunnel(self, remote_port: int, local_port: int = 0, node: int = 0) -> PortForward:
+        """Port ``remote_port`` of the task's machine at ``127.0.0.1:<result.local_port>``
+        until the result is closed (a context manager)."""
+        return self._client().tunnel(self.task_id, remote_port, local_port, node=node)
 
 
 # The engine (a layer above) registers how to build a client for tasks that were made without

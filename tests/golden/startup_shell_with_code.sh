@@ -58,7 +58,7 @@ while kill -0 "$FLOW_PID" 2>/dev/null; do wait "$FLOW_PID"; FLOW_RC=$?; done
 trap - TERM INT HUP
 set -e
 if [ "$FLOW_RC" -eq 124 ]; then
-  printf '%s\n' 'stopped: max_run_time_hours=2 reached' > "$FLOW_RUN/message"
+  printf '%s\n' 'stopped: max_run_time_hours=2 reached' >> "$FLOW_RUN/message"
 fi
 flow_finish "$FLOW_RC"
 # self-release: stop billing

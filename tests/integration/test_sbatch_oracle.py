@@ -4,10 +4,9 @@ Each script in ``tests/fixtures/sbatch/`` is submitted held (``sbatch --hold``) 
 single-node SLURM that ``scripts/slurm-up.sh`` brings up; ``scontrol show job -o`` is then
 compared field by field with :func:`flowlib.frontends.slurm.parse_sbatch`.
 
-When no controller answers and the tests run as root, ``scripts/slurm-up.sh`` is run once for
-the module (and ``scripts/slurm-down.sh`` after it). Skips with the reason when SLURM cannot be
-started here (not root, no apt, ...), unless
-``FLOWLIB_REQUIRE_SLURM=1`` (CI), which turns the skip into a failure. ``FLOWLIB_SLURM=0`` skips.
+SLURM comes from the session fixture ``slurm_cluster`` (``tests/integration/conftest.py``): started
+once per session with ``scripts/slurm-up.sh`` when needed, skipped with the reason where it cannot
+be, and a failure instead of a skip under ``FLOWLIB_REQUIRE_SLURM=1`` (CI).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,22 +32,6 @@ def _run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
-def _slurm_reason() -> tuple[str | None, bool]:
-    """(None, started) when a controller answers, starting one if needed; else (why not, False)."""
-    if os.environ.get("FLOWLIB_SLURM") == "0":
-        return "FLOWLIB_SLURM=0", False
-    if shutil.which("scontrol") and _run("scontrol", "ping").returncode == 0:
-        return None, False
-    if os.geteuid() != 0:
-        return "SLURM is not running and scripts/slurm-up.sh needs root", False
-    if not shutil.which("apt-get") and not shutil.which("scontrol"):
-        return "no apt-get to install SLURM", False
-    up = _run("bash", str(ROOT / "scripts" / "slurm-up.sh"))
-    if up.returncode != 0:
-        return f"scripts/slurm-up.sh failed: {(up.stdout + up.stderr)[-500:]}", False
-    return None, True
-
-
 def partition_default_times() -> dict[str, str]:
     """Partition -> the TimeLimit a job without --time gets ("" names the default partition)."""
     out = _run("scontrol", "show", "partition", "-o").stdout
@@ -64,19 +46,13 @@ def partition_default_times() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def slurm() -> Iterator[dict[str, str]]:
-    reason, started = _slurm_reason()
-    if reason is not None:
-        if os.environ.get("FLOWLIB_REQUIRE_SLURM") == "1":
-            pytest.fail(f"SLURM required (FLOWLIB_REQUIRE_SLURM=1) but unavailable: {reason}")
-        pytest.skip(f"no local SLURM: {reason}")
+def slurm(slurm_cluster: None) -> dict[str, str]:
+    """The session's SLURM (see conftest.py), with the accounts the corpus uses."""
     if shutil.which("sacctmgr") and _run("sacctmgr", "-n", "-P", "list", "cluster").returncode == 0:
         for account in ACCOUNTS:  # slurmdbd replaces unknown accounts silently
             _run("sacctmgr", "-i", "add", "account", account)
             _run("sacctmgr", "-i", "add", "user", "root", f"account={account}")
-    yield partition_default_times()
-    if started:  # leave the machine as we found it
-        _run("bash", str(ROOT / "scripts" / "slurm-down.sh"))
+    return partition_default_times()
 
 
 def show_job(job_id: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -29,7 +30,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help and --version (0), usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     module, _, name = args.handler.partition(":")
+    if getattr(args, "trace", False) or os.environ.get("FLOW_TRACE"):
+        return _traced_call(getattr(import_module(module), name), args)
     return _call(getattr(import_module(module), name), args)
+
+
+def _traced_call(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``flow --trace`` / ``FLOW_TRACE=console``: the command's spans as a tree on stderr."""
+    from flowlib.cli._output import print_error
+    from flowlib.errors import FlowError
+    from flowlib.telemetry import console_tracing, span, wants_console
+
+    try:
+        flush = console_tracing(wants_console(args.trace) or "console")
+    except FlowError as exc:
+        print_error(exc)
+        return exc.exit_code
+    try:
+        with span(f"flow {args.command}"):
+            return _call(handler, args)
+    finally:
+        flush()
 
 
 def _call(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

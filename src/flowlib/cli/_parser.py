@@ -22,22 +22,27 @@ examples:
   flow status                             recent tasks
   flow logs TASK -f                       stream a task's output
   flow cancel TASK                        stop it
+  flow ssh TASK -- nvidia-smi             run a command on the task's machine
+  flow tunnel TASK 8888                   reach its port 8888 (Jupyter) from here
 
 TASK is a task id, a unique id prefix or a task name.
 Exit codes: see docs/cli.md (2 usage/validation, 3 config, 5 not found, ...; with --wait or
 --follow, the task's own exit code)."""
 
 _RUN_EPILOG = """\
-TARGET is a task file (*.yaml, *.yml), a quoted command line ("python train.py && echo done":
+TARGET is a task file (*.yaml, *.yml), an sbatch script (*.sbatch, *.slurm, or a script with
+#SBATCH lines: docs/slurm.md), a quoted command line ("python train.py && echo done":
 shell syntax runs under bash) or a program: then every argument after it belongs to the program,
 `flow run python train.py --help` passes --help to train.py. Put flow's options before a program;
 after a task file or a quoted command line they may also follow it. `--` before TARGET lets a
-command start with '-'.
+command start with '-'. A flowlib App runs with `flow run app.py` (its local entrypoint) or
+`flow run app.py::fn --param value` (docs/functions.md).
 
 examples:
   flow run "echo hello" --wait
   flow run --name train -e WANDB_MODE=offline --follow python train.py --epochs 3
-  flow run job.yaml --dry-run --verbose"""
+  flow run job.yaml --dry-run --verbose
+  flow run train.sbatch --dry-run         how each #SBATCH directive is read"""
 
 
 def _version() -> str:
@@ -64,6 +69,37 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
     return value
+
+
+def _port_spec(text: str) -> tuple[int, int]:
+    """``8888`` or ``8888:9999`` (the task's port, the local one; 0 or none: any free port)."""
+    remote, _, local = text.partition(":")
+    try:
+        ports = (int(remote), int(local) if local else 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PORT or PORT:LOCAL_PORT (8888, 8888:9999), got {text!r}"
+        ) from None
+    if not 0 < ports[0] <= 65535 or not 0 <= ports[1] <= 65535:
+        raise argparse.ArgumentTypeError(f"ports are 1 to 65535, got {text!r}")
+    return ports
+
+
+_SSH_EPILOG = """\
+Without COMMAND: an interactive shell. With it (after `--`), the words are joined by spaces and
+run by the remote shell, as ssh does, and flow exits with the command's exit code.
+
+examples:
+  flow ssh train                          a shell on the task's machine
+  flow ssh train -- nvidia-smi            run one command there
+  flow ssh train --node 1 -- 'tail -f /var/log/flow/task.log'"""
+
+_TUNNEL_EPILOG = """\
+Prints the local URL, then keeps the tunnel open until Ctrl-C (or until the task ends).
+
+examples:
+  flow tunnel notebook 8888               Jupyter: open the printed http://127.0.0.1:... URL
+  flow tunnel train 6006:6006             TensorBoard at http://127.0.0.1:6006"""
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -127,6 +163,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     mode.add_argument(
         "-v", "--verbose", action="store_true", help="with --dry-run: also print the startup script"
     )
+    mode.add_argument(
+        "--strict",
+        action="store_true",
+        help="an sbatch script: refuse it if any #SBATCH directive would be ignored",
+    )
     mode.add_argument("--json", action="store_true", help="print the task as JSON")
 
 
@@ -145,6 +186,12 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         default=argparse.SUPPRESS,
         help="where flow keeps its task store and task files (FLOW_HOME)",
     )
+    common.add_argument(
+        "--trace",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print what flow did as a tree of OpenTelemetry spans on stderr (FLOW_TRACE=console)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="flow",
@@ -158,6 +205,11 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         metavar="PATH",
         default=None,
         help="where flow keeps its task store and task files (FLOW_HOME)",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print what flow did as a tree of OpenTelemetry spans on stderr (FLOW_TRACE=console)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     commands: dict[str, argparse.ArgumentParser] = {}
@@ -208,6 +260,9 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         usage="flow run [options] TARGET [ARGS...]",
         epilog=_RUN_EPILOG,
     )
+    # No prefix matching: `flow run python x.py --n 2` gives `--n` to the program instead of
+    # failing as an ambiguous abbreviation of --name / --no-upload.
+    p.allow_abbrev = False
     _add_run_options(p)
     p.add_argument("target", metavar="TARGET", help="a task file, a command line, or a program")
     p.add_argument(
@@ -247,12 +302,76 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     p.add_argument(
         "--tail", metavar="N", type=_non_negative_int, help="only the last N lines (default: all)"
     )
+    p.add_argument(
+        "--metrics",
+        action="store_true",
+        help='also show the metric and checkpoint lines ({"__flow__": ...}), hidden by default',
+    )
+
+    p = command(
+        "metrics",
+        "flowlib.cli._metrics:cmd_metrics",
+        'the metrics a task logged ({"__flow__": {"loss": 0.5, "step": 1}} lines)',
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="print rows as they come until the task ends"
+    )
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw a PNG chart (needs flowlib[plot])")
+
+    p = command(
+        "resume",
+        "flowlib.cli._resume:cmd_resume",
+        "submit a task again from its latest checkpoint (FLOW_RESUME_FROM)",
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for it to end and exit with its exit code"
+    )
+    p.add_argument("--json", action="store_true", help="print the new task as JSON")
 
     p = command(
         "cancel", "flowlib.cli._tasks:cmd_cancel", "stop tasks and every process they started"
     )
     p.add_argument("tasks", metavar="TASK", nargs="+", help="task ids, id prefixes or names")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(
+        "ssh",
+        "flowlib.cli._ssh:cmd_ssh",
+        "open a shell on a task's machine, or run a command there",
+        usage="flow ssh TASK [--node N] [-- COMMAND...]",
+        epilog=_SSH_EPILOG,
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument(
+        "--node", metavar="N", type=_non_negative_int, default=0, help="which node (default 0)"
+    )
+    p.add_argument(
+        "remote_command",
+        metavar="COMMAND",
+        nargs=argparse.REMAINDER,
+        help="run this instead of a shell; exit with its exit code",
+    )
+
+    p = command(
+        "tunnel",
+        "flowlib.cli._ssh:cmd_tunnel",
+        "reach a port of a task's machine from this one, until Ctrl-C",
+        usage="flow tunnel TASK PORT[:LOCAL_PORT] [--node N]",
+        epilog=_TUNNEL_EPILOG,
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument(
+        "ports",
+        metavar="PORT[:LOCAL_PORT]",
+        type=_port_spec,
+        help="the task's port, and where it appears here (default: any free port)",
+    )
+    p.add_argument(
+        "--node", metavar="N", type=_non_negative_int, default=0, help="which node (default 0)"
+    )
 
     p = command(
         "catalog",
@@ -286,13 +405,38 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command(
+        "volume",
+        "flowlib.cli._volume:cmd_volume",
+        "create, list and delete persistent volumes (docs/data.md)",
+    )
+    p.add_argument("--provider", metavar="NAME", help="whose volumes (default: from config)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    volume = p.add_subparsers(dest="volume_command", metavar="ACTION", title="actions")
+    p.set_defaults(volume_command="list")
+    v = volume.add_parser("create", help="create a volume", parents=[common])
+    v.add_argument("name", metavar="NAME", nargs="?", help="a name to find it by")
+    v.add_argument("--size", metavar="GB", type=_positive_int, required=True, help="its size in GB")
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v = volume.add_parser("list", help="list the volumes", parents=[common])
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v = volume.add_parser(
+        "delete", help="delete volumes (refused while a task uses one)", parents=[common]
+    )
+    v.add_argument("volumes", metavar="VOLUME", nargs="+", help="volume ids or names")
+    v.add_argument("--json", action="store_true", help="print JSON")
+
     return parser, commands
 
 
 def _takes_no_arguments(target: str) -> bool:
     """A task file, or a whole command line in one argument: what follows can only be options."""
-    is_file = target.endswith((".yaml", ".yml")) and " " not in target.strip()
-    return is_file or any(ch.isspace() for ch in target.strip())
+    is_file = target.endswith((".yaml", ".yml", ".sbatch", ".slurm")) and " " not in target.strip()
+    if is_file or any(ch.isspace() for ch in target.strip()):
+        return True
+    from flowlib.cli._sbatch import looks_like_sbatch  # a script with an #SBATCH header
+
+    return looks_like_sbatch(target)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -305,8 +449,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.exit(2)
     if args.command == "run" and args.args and _takes_no_arguments(args.target):
         _parse_trailing_run_options(args, commands["run"])
+    if args.command == "ssh":
+        args = _parse_ssh(parser, commands["ssh"], list(sys.argv[1:] if argv is None else argv))
     if args.home is not None:  # task directories must not depend on where flow was started
         args.home = os.path.abspath(os.path.expanduser(args.home))
+    return args
+
+
+def _parse_ssh(
+    parser: argparse.ArgumentParser, ssh: argparse.ArgumentParser, argv: list[str]
+) -> argparse.Namespace:
+    """``flow ssh TASK [--node 1] [--] ls -la``: flow's options end at the first ``--`` or at the
+    first word that is not one of them; the rest is the remote command, kept as written (a
+    ``--`` inside the command stays in it)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    words, after = list(args.remote_command), argv[cut + 1 :]
+    takes_value = {opt for a in ssh._actions if a.nargs != 0 for opt in a.option_strings}
+    options: list[str] = []
+    while words and words[0].startswith("-"):
+        options.append(words.pop(0))
+        if options[-1] in takes_value and words:
+            options.append(words.pop(0))
+    if options:
+        ssh.parse_args([*options, args.task], namespace=args)
+    if cut == len(argv):
+        args.remote_command = words
+    else:
+        args.remote_command = [*words, "--", *after] if words else after
     return args
 
 
@@ -314,7 +484,7 @@ def _parse_trailing_run_options(args: argparse.Namespace, run: argparse.Argument
     """``flow run job.yaml --wait``: the words after a task file or a quoted command line."""
     first = args.args[0]
     if not first.startswith("-") or first == "--":
-        if args.target.endswith((".yaml", ".yml")):
+        if args.target.endswith((".yaml", ".yml", ".sbatch", ".slurm")):
             run.error(f"a task file takes no arguments, got {first!r} after {args.target}")
         run.error(
             f"got {first!r} after a quoted command line: put the command's arguments "

@@ -44,6 +44,14 @@ _FLOW_ONLY = frozenset(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from flowlib.cli._sbatch import looks_like_sbatch
+
+    if looks_like_sbatch(args.target):  # an sbatch script: translated (cli/_sbatch.py)
+        from flowlib.cli._sbatch import cmd_run_sbatch
+
+        return cmd_run_sbatch(args)
+    if args.target.partition("::")[0].endswith(".py") and _is_app(args.target):
+        return _run_app(args)  # a Modal-style app: `flow run app.py[::fn] --arg value`
     from flowlib.flow import Flow
 
     _note_misplaced_options(args)
@@ -63,6 +71,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  flow logs {task.task_id} -f     # follow its output")
         print(f"  flow status {task.task_id}      # see how it is doing")
         return 0
+
+
+def _is_app(target: str) -> bool:
+    from flowlib.frontends.app import is_app_target
+
+    return is_app_target(target)
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    """``flow run app.py`` runs the app's local entrypoint; ``app.py::fn --arg value`` one
+    function (frontends/app/). Flow's other options do not apply: the decorator holds them."""
+    from flowlib.frontends.app import run_from_cli
+
+    if args.home:
+        os.environ["FLOW_HOME"] = args.home
+    return run_from_cli(args.target, list(args.args), provider=args.provider)
 
 
 def parse_env(items: list[str] | None) -> dict[str, str]:
@@ -154,7 +178,11 @@ def _wait(flow: Flow, task: Task, args: argparse.Namespace) -> int:
     else:
         print(_end_line(task))
         if task.status != TaskStatus.COMPLETED:
+            from flowlib.cli._resume import resume_hint
+
             print(f"  flow logs {task.task_id}      # see its output")
+            if hint := resume_hint(task):
+                print(f"  {hint}")
     return exit_status(task)
 
 

@@ -110,7 +110,11 @@ def _print_details(task: Task) -> None:
         print(f"  {(key + ':').ljust(width)} {value}")
     print()
     if task.is_terminal:
+        from flowlib.cli._resume import resume_hint
+
         print(f"  flow logs {task.task_id}      # its output")
+        if hint := resume_hint(task):
+            print(f"  {hint}")
     else:
         print(f"  flow logs {task.task_id} -f   # follow its output")
         print(f"  flow cancel {task.task_id}    # stop it")
@@ -126,7 +130,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 )
             task = flow.get_task(args.task)
             try:
-                for line in flow.follow_logs(task.task_id):
+                for line in flow.follow_logs(task.task_id, include_metrics=args.metrics):
                     print(line, flush=True)
             except KeyboardInterrupt:
                 print(
@@ -136,7 +140,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 )
                 return 130
             return 0
-        text = flow.logs(args.task, tail=args.tail)
+        text = flow.logs(args.task, tail=args.tail, include_metrics=args.metrics)
         if text:
             print(text)
         elif args.tail != 0:

@@ -63,6 +63,10 @@ class PortForward(Protocol):
 
     def close(self) -> None: ...
 
+    def is_open(self) -> bool:
+        """False once closed, or once the forward died (the connection dropped)."""
+        ...
+
     def __enter__(self) -> PortForward: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -75,7 +79,8 @@ class RemoteHost(Protocol):
         self, command: str, *, timeout: float | None = None, input: bytes | None = None
     ) -> CommandResult:
         """Run ``command`` (a bash command line) to completion on the host. Raises
-        :class:`flowlib.errors.ProviderError` when the host cannot be reached at all; a command
+        :class:`flowlib.errors.ProviderError` when the host cannot be reached at all, and
+        :class:`flowlib.errors.TimeoutError` when it runs past ``timeout`` seconds; a command
         that fails is a result with its return code."""
         ...
 
@@ -134,16 +139,29 @@ class SandboxHost:
     def run(
         self, command: str, *, timeout: float | None = None, input: bytes | None = None
     ) -> CommandResult:
+        from flowlib.telemetry import command_span, record_exit
+
         self._require_root()
-        proc = subprocess.run(
-            self._argv(command),
-            cwd=self.root,
-            env=self._env(),
-            input=input,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        with command_span(command, kind="remote", **{"server.address": self.address.host}) as s:
+            try:
+                proc = subprocess.run(
+                    self._argv(command),
+                    cwd=self.root,
+                    env=self._env(),
+                    input=input,
+                    capture_output=True,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                from flowlib.errors import TimeoutError
+
+                raise TimeoutError(
+                    f"a command on {self.address.instance_id or self.address.host} ran longer "
+                    f"than {timeout:g} s",
+                    suggestions=["give it a longer timeout, or run it in the background"],
+                ) from None
+            record_exit(s, proc.returncode)
         return CommandResult(
             ("bash", "-c", command),
             proc.returncode,
@@ -226,6 +244,9 @@ class _SamePort:
 
     def close(self) -> None:
         pass
+
+    def is_open(self) -> bool:
+        return True
 
     def __enter__(self) -> _SamePort:
         return self

@@ -70,10 +70,15 @@ def build_client(
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """An ``httpx.Client`` with flowlib's defaults. ``headers`` may hold the credential
-    (``Authorization``, ``api_key``): httpx keeps it out of reprs, and so does flowlib."""
+    (``Authorization``, ``api_key``): httpx keeps it out of reprs, and so does flowlib.
+    Every request is an OpenTelemetry span (method, route template, status; see
+    :mod:`flowlib.telemetry`), a no-op unless an SDK is configured."""
     import httpx
 
     from flowlib import __version__
+    from flowlib.telemetry import traced_transport
+
+    transport = traced_transport(transport or httpx.HTTPTransport())
 
     return httpx.Client(
         base_url=base_url,

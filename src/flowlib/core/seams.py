@@ -52,15 +52,19 @@ class SubprocessRunner:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> CommandResult:
-        proc = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=dict(env) if env is not None else None,
-            input=input,
-            check=False,
-        )
+        from flowlib.telemetry import command_span, record_exit
+
+        with command_span(argv, kind="subprocess") as span:  # the program's name, no arguments
+            proc = subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=dict(env) if env is not None else None,
+                input=input,
+                check=False,
+            )
+            record_exit(span, proc.returncode)
         return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -30,7 +30,9 @@ from flowlib.models import TaskConfig
 __all__ = [
     "CODE_ARCHIVE",
     "EXIT_TIMEOUT",
+    "NODE_ENV_FILE",
     "SECTIONS",
+    "MultiNode",
     "ScriptContext",
     "build_script",
     "fit_script",
@@ -40,6 +42,28 @@ CODE_ARCHIVE = "var/lib/flow/code.tar.gz"
 EXIT_TIMEOUT = 124
 # Seconds between SIGTERM and SIGKILL when the time limit or a cancel stops the workload.
 KILL_GRACE_S = 30
+
+
+NODE_ENV_FILE = "var/lib/flow/node-env.sh"
+
+
+@dataclass(frozen=True)
+class MultiNode:
+    """Where a node sits in a multi-node task, supplied by the provider (see docs/multi-node.md).
+
+    Each value is a bash expression evaluated on the node when ``node-env.sh`` is sourced: a
+    literal (``"2"``, a cloud provider knows the rank when it boots a VM) or a variable the
+    scheduler sets (``"${SLURM_NODEID}"``). ``launcher``, when given, starts the workload once
+    per node (``srun --ntasks-per-node=1 ...``); ``node-env.sh`` is then sourced on every node
+    under it instead of once in the startup script.
+    """
+
+    node_rank: str
+    num_nodes: str
+    main_ip: str
+    gpus_per_node: str
+    master_port: str = "29500"
+    launcher: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,9 @@ class ScriptContext:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     release_command: str | None = None  # run at the end when auto_terminate (self-release)
     docker: bool = False  # run `image` with docker
+    multi_node: MultiNode | None = None  # the node's place in a multi-node task
+    # mount path -> a directory on the machine to link there (local volumes, bind sources)
+    data_links: Mapping[str, str] = field(default_factory=dict)
 
 
 def _q(value: str) -> str:
@@ -106,6 +133,32 @@ def section_env(ctx: ScriptContext) -> str:
     }
     lines = [f"export {key}={_q(value)}" for key, value in env.items()]
     return "# environment (values are never echoed)\n" + "\n".join(lines) + "\n"
+
+
+def node_env_script(nodes: MultiNode) -> str:
+    """The multi-node contract as a sourceable bash snippet: every provider gives each node
+    these variables, so ``torchrun`` (which also reads ``PET_*``) works unchanged."""
+    return f"""# flowlib multi-node environment (docs/multi-node.md)
+export FLOW_NODE_RANK={nodes.node_rank}
+export FLOW_NUM_NODES={nodes.num_nodes}
+export FLOW_MAIN_IP={nodes.main_ip}
+export FLOW_GPUS_PER_NODE={nodes.gpus_per_node}
+export NODE_RANK="$FLOW_NODE_RANK" MASTER_ADDR="$FLOW_MAIN_IP" MASTER_PORT={nodes.master_port}
+export WORLD_SIZE=$(( FLOW_NUM_NODES * (FLOW_GPUS_PER_NODE > 0 ? FLOW_GPUS_PER_NODE : 1) ))
+export PET_NNODES="$FLOW_NUM_NODES" PET_NODE_RANK="$FLOW_NODE_RANK"
+export PET_MASTER_ADDR="$MASTER_ADDR" PET_MASTER_PORT="$MASTER_PORT"
+export PET_NPROC_PER_NODE=$(( FLOW_GPUS_PER_NODE > 0 ? FLOW_GPUS_PER_NODE : 1 ))
+"""
+
+
+def section_multi_node(ctx: ScriptContext) -> str:
+    if ctx.multi_node is None:
+        return ""
+    path = f'"$FLOW_ROOT/{NODE_ENV_FILE}"'
+    out = f"cat > {path} <<'FLOW_NODE_ENV'\n{node_env_script(ctx.multi_node)}FLOW_NODE_ENV\n"
+    if ctx.multi_node.launcher is None:
+        out += f". {path}\n"
+    return out
 
 
 def section_code(ctx: ScriptContext) -> str:
@@ -176,6 +229,15 @@ def section_script_file(ctx: ScriptContext) -> str:
     )
 
 
+def _launcher(ctx: ScriptContext) -> str:
+    """The per-node launcher, sourcing ``node-env.sh`` on each node before the workload."""
+    nodes = ctx.multi_node
+    if nodes is None or nodes.launcher is None:
+        return ""
+    env_file = f"$FLOW_ROOT/{NODE_ENV_FILE}"
+    return f'{nodes.launcher} bash -c \'. "$1"; shift; exec "$@"\' flow-node "{env_file}" '
+
+
 def section_workload(ctx: ScriptContext) -> str:
     hours = ctx.config.max_run_time_hours
     limit = (
@@ -186,7 +248,7 @@ def section_workload(ctx: ScriptContext) -> str:
     return f"""# the workload, under its time limit; its output goes to task.log
 date +%s > "$FLOW_RUN/started"
 set +e
-{limit}{_workload_argv(ctx)} >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
+{limit}{_launcher(ctx)}{_workload_argv(ctx)} >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
 FLOW_PID=$!
 trap 'kill -TERM "$FLOW_PID" 2>/dev/null' TERM INT HUP
 wait "$FLOW_PID"
@@ -197,6 +259,18 @@ set -e
 """
 
 
+def section_data(ctx: ScriptContext) -> str:
+    from flowlib.data import data_section
+
+    return data_section(ctx.config, ctx.data_links)
+
+
+def section_outputs(ctx: ScriptContext) -> str:
+    from flowlib.data import outputs_section
+
+    return outputs_section(ctx.config)
+
+
 def section_exit(ctx: ScriptContext) -> str:
     hours = ctx.config.max_run_time_hours
     note = ""
@@ -204,7 +278,7 @@ def section_exit(ctx: ScriptContext) -> str:
         note = (
             f'if [ "$FLOW_RC" -eq {EXIT_TIMEOUT} ]; then\n'
             f"  printf '%s\\n' {_q(f'stopped: max_run_time_hours={hours:g} reached')} "
-            '> "$FLOW_RUN/message"\nfi\n'
+            '>> "$FLOW_RUN/message"\nfi\n'
         )
     return f'{note}flow_finish "$FLOW_RC"\n'
 
@@ -219,10 +293,13 @@ Section = Callable[[ScriptContext], str]
 SECTIONS: Sequence[Section] = (
     section_header,
     section_env,
+    section_multi_node,
     section_code,
+    section_data,
     section_workdir,
     section_script_file,
     section_workload,
+    section_outputs,
     section_exit,
     section_release,
 )

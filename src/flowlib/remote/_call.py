@@ -17,7 +17,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from flowlib.flow import Flow
     from flowlib.models import Task
 
-__all__ = ["Outcome", "RemoteCall", "run", "spawn", "submit_payload"]
+__all__ = [
+    "Outcome",
+    "RemoteCall",
+    "Submitter",
+    "pickling_for",
+    "run",
+    "spawn",
+    "submit_payload",
+]
 
 T = TypeVar("T")
 RUNNER = "flowlib.remote._runner"
@@ -115,7 +123,7 @@ class RemoteCall(Generic[T]):
             return self._outcome
         task = self.wait(timeout)
         record = self.flow.store.get(self.task_id)
-        channel = self._channel or channel_for(record)
+        channel = self._channel or channel_for(record, self.flow.provider(record.provider))
         data = channel.fetch(record, RESULT_FILE)
         if data is None:
             status = "cancelled" if task.status.value == "cancelled" else "lost"
@@ -284,6 +292,17 @@ def submit_payload(
     extra_files: Mapping[str, bytes] | None = None,
     **fields: Any,
 ) -> RemoteCall[Any]:
+    upload = bool(fields.pop("upload_code", True))
+    with Submitter(
+        flow, provider=provider, python=python, code_dir=code_dir, upload=upload
+    ) as submitter:
+        task_id = submitter.submit(
+            payload, name=name, instance_types=[gpu], extra_files=extra_files, **fields
+        )
+        return RemoteCall(task_id, flow=submitter.flow)
+
+
+def check_payload_size(payload: bytes) -> None:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ValidationError(
             f"the pickled call is {_mb(len(payload))}, over the {_mb(MAX_PAYLOAD_BYTES)} limit "
@@ -292,29 +311,90 @@ def submit_payload(
                 "pass a path or URL and load the data on the far side (a volume, a bucket)"
             ],
         )
-    if flow is None:
-        from flowlib.flow import Flow
 
-        flow = Flow(provider=provider)
-    chosen = provider or flow.config.provider
-    interpreter = python or (sys.executable if chosen == "local" else "python3")
-    upload = bool(fields.pop("upload_code", True))
-    if gpu is not None:
-        fields["instance_type"] = gpu
-    with _staged(flow.config.home, code_dir if upload else None) as stage:
-        target = stage / REMOTE_DIR
+
+class Submitter:
+    """Submits payload tasks from one staged copy of the code directory, made on first use
+    and removed by :meth:`close`: a map of many tasks stages the code once. Each task's code
+    upload is read during its submit, so the next payload may then replace this one."""
+
+    def __init__(
+        self,
+        flow: Flow | None = None,
+        *,
+        provider: str | None = None,
+        python: str | None = None,
+        code_dir: Path,
+        upload: bool = True,
+    ) -> None:
+        if flow is None:
+            from flowlib.flow import Flow
+
+            flow = Flow(provider=provider)
+        self.flow = flow
+        self.provider = provider
+        chosen = provider or flow.config.provider
+        self.python = python or (sys.executable if chosen == "local" else "python3")
+        self.code_dir = code_dir
+        self.upload = upload
+        self._stack = ExitStack()
+        self._root: Path | None = None
+
+    def __enter__(self) -> Submitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+        self._root = None
+
+    def submit(
+        self,
+        payload: bytes,
+        *,
+        name: str,
+        instance_types: list[str | None] | None = None,
+        extra_files: Mapping[str, bytes] | None = None,
+        **fields: Any,
+    ) -> str:
+        """Submit one task running ``payload``; its id. ``instance_types`` are tried in order:
+        the next one when the provider has no capacity for the previous one."""
+        from flowlib.errors import CapacityError
+
+        check_payload_size(payload)
+        if self._root is None:
+            code_dir = self.code_dir if self.upload else None
+            self._root = self._stack.enter_context(_staged(self.flow.config.home, code_dir))
+        target = self._root / REMOTE_DIR
         target.mkdir(parents=True, exist_ok=True)
         (target / PAYLOAD_FILE).write_bytes(payload)
         for rel, data in (extra_files or {}).items():
             (target / rel).write_bytes(data)
-        task = flow.run(
-            command=[interpreter, "-m", RUNNER, f"{REMOTE_DIR}/{PAYLOAD_FILE}"],
-            name=name,
-            code_dir=stage,
-            provider=provider,
-            **fields,
+        choices = list(instance_types or [None])
+        refused: list[str] = []
+        for choice in choices:
+            extra: dict[str, Any] = {} if choice is None else {"instance_type": choice}
+            try:
+                task = self.flow.run(
+                    command=[self.python, "-m", RUNNER, f"{REMOTE_DIR}/{PAYLOAD_FILE}"],
+                    name=name,
+                    code_dir=self._root,  # without upload_code, still the payload
+                    provider=self.provider,
+                    **fields,
+                    **extra,
+                )
+            except CapacityError as exc:
+                if len(choices) == 1:
+                    raise
+                refused.append(f"{choice}: {exc.message}")
+                continue
+            return task.task_id
+        raise CapacityError(
+            "no GPU of the fallback list can run the task now: " + "; ".join(refused),
+            suggestions=["add other GPUs to the list, or raise max_price_per_hour"],
         )
-    return RemoteCall(task.task_id, flow=flow)
 
 
 @contextmanager
@@ -359,6 +439,21 @@ def dumps_call(
     package when it is an installed distribution (its version is recorded)."""
     import cloudpickle
 
+    with pickling_for(fn, code_dir) as (by_value, top):
+        try:
+            return cloudpickle.dumps((fn, args, kwargs)), by_value, top
+        except Exception as exc:
+            raise unpicklable_error(fn, args, kwargs, exc) from exc
+
+
+@contextmanager
+def pickling_for(fn: Callable[..., Any], code_dir: Path) -> Iterator[tuple[bool, str | None]]:
+    """While active, cloudpickle sends ``fn``'s module by value when the far side cannot
+    import it (objects of that module in arguments too). Yields whether code travels by value,
+    and the function's top-level package when it is an installed distribution (its version is
+    recorded)."""
+    import cloudpickle
+
     module_name = _module_of(fn)
     by_value = module_name == "__main__"
     registered = None
@@ -369,10 +464,7 @@ def dumps_call(
         cloudpickle.register_pickle_by_value(registered)
         by_value = True
     try:
-        try:
-            return cloudpickle.dumps((fn, args, kwargs)), by_value, top if installed else None
-        except Exception as exc:
-            raise unpicklable_error(fn, args, kwargs, exc) from exc
+        yield by_value, top if installed else None
     finally:
         if registered is not None:
             cloudpickle.unregister_pickle_by_value(registered)

@@ -1,21 +1,27 @@
 """The result channel: how the client reads the files a remote call leaves on the far side.
 
 Contract (the same on every provider): the payload travels inside the code upload at
-``<working_dir>/.flow-remote/payload.pkl``; the runner writes ``result.pkl`` beside it before
-the task's workload exits. A channel only has to fetch a named file from that directory.
+``<working_dir>/.flow-remote/payload.pkl``; the runner writes its results beside it before the
+task's workload exits. A channel only has to fetch a named file from that directory.
 
-- :class:`TaskDirChannel` reads it from the task's directory on this machine. It serves
-  providers whose task record carries ``provider_data["root"]`` (the task's ``FLOW_ROOT``), or
-  ``provider_data["dir"]`` with ``FLOW_ROOT`` at ``<dir>/root`` (how the local provider records
-  its tasks), and shared filesystems.
-- A cloud provider will fetch the same path over its remote-host seam (``cat`` or ``scp`` of
-  ``${FLOW_ROOT:-}<working_dir>/.flow-remote/result.pkl`` after the workload ends).
+Chosen by capability, in this order (:func:`channel_for`):
+
+- :class:`ProviderFileChannel` asks the task's provider: a provider that can read a file of its
+  task's machine has a method ``read_file(record, path) -> bytes | None`` (see
+  :class:`ReadsTaskFiles`); ``path`` is the machine's absolute path
+  (``/workspace/.flow-remote/result.pkl``). The local provider reads its task directory; a
+  cloud provider reads over its remote-host seam (:meth:`flowlib.core.hosts.RemoteHost.read_file`
+  on the task's instance), before it releases the instance.
+- :class:`TaskDirChannel` reads the task's directory on this machine, for providers without
+  ``read_file`` whose task record carries ``provider_data["root"]`` (the task's ``FLOW_ROOT``)
+  or ``provider_data["dir"]`` with ``FLOW_ROOT`` at ``<dir>/root``: shared filesystems.
 """
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flowlib.errors import UnsupportedError
 from flowlib.remote._payload import REMOTE_DIR
@@ -23,7 +29,14 @@ from flowlib.remote._payload import REMOTE_DIR
 if TYPE_CHECKING:
     from flowlib.core.store import TaskRecord
 
-__all__ = ["ResultChannel", "TaskDirChannel", "channel_for"]
+__all__ = [
+    "ProviderFileChannel",
+    "ReadsTaskFiles",
+    "ResultChannel",
+    "TaskDirChannel",
+    "channel_for",
+    "remote_path",
+]
 
 
 class ResultChannel(Protocol):
@@ -35,8 +48,35 @@ class ResultChannel(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadsTaskFiles(Protocol):
+    """Optional provider capability: read one file of a task's machine."""
+
+    def read_file(self, record: TaskRecord, path: str) -> bytes | None:
+        """The bytes of ``path``, an absolute path on the task's machine (the provider maps it
+        under the task's ``FLOW_ROOT`` where it has one), or None when the file does not exist.
+        Raises :class:`~flowlib.errors.FlowError` subclasses only (the machine is gone:
+        :class:`~flowlib.errors.ProviderError`)."""
+        ...
+
+
+def remote_path(record: TaskRecord, name: str) -> str:
+    """The absolute path of a remote-call file on the task's machine."""
+    return posixpath.join(record.config.working_dir, REMOTE_DIR, name)
+
+
+class ProviderFileChannel:
+    """Reads through the provider's ``read_file`` (local directory, or the remote-host seam)."""
+
+    def __init__(self, provider: ReadsTaskFiles) -> None:
+        self.provider = provider
+
+    def fetch(self, record: TaskRecord, name: str) -> bytes | None:
+        return self.provider.read_file(record, remote_path(record, name))
+
+
 class TaskDirChannel:
-    """Reads the task's directory on this machine (local provider, shared filesystems)."""
+    """Reads the task's directory on this machine (shared filesystems)."""
 
     @staticmethod
     def supports(record: TaskRecord) -> bool:
@@ -45,7 +85,7 @@ class TaskDirChannel:
     def path(self, record: TaskRecord, name: str) -> Path:
         data = record.provider_data
         root = Path(data["root"]) if "root" in data else Path(data["dir"]) / "root"
-        return root / record.config.working_dir.lstrip("/") / REMOTE_DIR / name
+        return root / remote_path(record, name).lstrip("/")
 
     def fetch(self, record: TaskRecord, name: str) -> bytes | None:
         try:
@@ -54,14 +94,20 @@ class TaskDirChannel:
             return None
 
 
-def channel_for(record: TaskRecord) -> ResultChannel:
-    """The channel that reaches ``record``'s task, or :class:`UnsupportedError`."""
+def channel_for(record: TaskRecord, provider: Any = None) -> ResultChannel:
+    """The channel that reaches ``record``'s task (``provider``: the task's provider object),
+    or :class:`UnsupportedError`."""
+    if isinstance(provider, ReadsTaskFiles):
+        return ProviderFileChannel(provider)
     if TaskDirChannel.supports(record):
         return TaskDirChannel()
     raise UnsupportedError(
-        f"cannot bring results back from provider '{record.provider}' yet: its tasks have no "
-        "directory on this machine",
-        suggestions=["run remote functions on the local provider for now"],
+        f"cannot bring results back from provider '{record.provider}': it cannot read its "
+        "tasks' files (no `read_file` method) and they have no directory on this machine",
+        suggestions=[
+            "run remote functions on a provider that can (local, or one whose docs say so)",
+            "provider authors: add `read_file(record, path)` (see docs/functions.md)",
+        ],
         provider=record.provider,
         task_id=record.task_id,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,14 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "PAYLOAD_FILE",
     "REMOTE_DIR",
+    "RESULTS_FILE",
     "RESULT_FILE",
     "Envelope",
     "environment",
+    "frame",
     "mismatches",
     "read_envelope",
+    "read_records",
     "write_envelope",
 ]
 
@@ -40,6 +44,10 @@ MAGIC = b"FLOWREMOTE1\n"
 REMOTE_DIR = ".flow-remote"
 PAYLOAD_FILE = "payload.pkl"
 RESULT_FILE = "result.pkl"
+# A batch of inputs (``kind: batch``) leaves one record per input in this file, appended as each
+# input ends: a run killed half-way (preemption) keeps the results of the inputs it finished.
+RESULTS_FILE = "results.log"
+RECORD_LENGTH = struct.Struct(">Q")
 # The payload travels inside the code upload, whose compressed limit is 10 MB (FCP's); the
 # pickle is checked against it before anything is submitted.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -136,3 +144,24 @@ def decode(data: bytes) -> Envelope:
 
 def read_envelope(path: Path) -> Envelope:
     return decode(path.read_bytes())
+
+
+def frame(header: dict[str, Any], body: bytes = b"") -> bytes:
+    """One record of a results file: its length, then an envelope."""
+    data = encode(header, body)
+    return RECORD_LENGTH.pack(len(data)) + data
+
+
+def read_records(data: bytes) -> list[Envelope]:
+    """The complete records of a results file (a record cut short by a kill is left out)."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a flowlib results file (bad magic line)")
+    records, at = [], len(MAGIC)
+    while at + RECORD_LENGTH.size <= len(data):
+        (size,) = RECORD_LENGTH.unpack_from(data, at)
+        start = at + RECORD_LENGTH.size
+        if start + size > len(data):
+            break
+        records.append(decode(data[start : start + size]))
+        at = start + size
+    return records

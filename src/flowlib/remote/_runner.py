@@ -16,6 +16,13 @@ payload (atomically) before exiting:
   ``checkpoint`` method; the body is what ``checkpoint(*args, **kwargs)`` returned (a delayed
   submission for the client to resubmit); exit :data:`EXIT_REQUEUE`.
 
+A payload of ``kind: batch`` holds one function and many inputs (``{"function": <cloudpickle>,
+"inputs": [(index, <cloudpickle of (args, kwargs)>), ...]}``). The runner creates
+``results.log`` before loading anything, then appends one record per input as it ends (the
+statuses above, with the input's ``index``); a payload that cannot be loaded at all gives one
+``environment`` record with index -1. With ``timeout`` in the header, an input that runs longer
+raises :class:`TimeoutError` in the function. Exit 0 when every input returned, else 1.
+
 Only the standard library, cloudpickle and this package are imported: it must start fast.
 """
 
@@ -31,8 +38,12 @@ from typing import Any, NoReturn
 
 from flowlib.remote._payload import (
     EXIT_REQUEUE,
+    MAGIC,
     RESULT_FILE,
+    RESULTS_FILE,
+    Envelope,
     environment,
+    frame,
     mismatches,
     read_envelope,
     write_envelope,
@@ -52,8 +63,10 @@ def main(argv: list[str]) -> int:
         print("usage: python -m flowlib.remote._runner PAYLOAD", file=sys.stderr)
         return 2
     payload_path = Path(argv[0]).absolute()
-    result_path = payload_path.with_name(RESULT_FILE)
     envelope = read_envelope(payload_path)
+    if envelope.header.get("kind") == "batch":
+        return run_batch(envelope, payload_path.with_name(RESULTS_FILE))
+    result_path = payload_path.with_name(RESULT_FILE)
     header = envelope.header
     limit = int(header.get("max_result_bytes", 100 * 1024 * 1024))
     differences, fatal = mismatches(header)
@@ -129,23 +142,125 @@ def _environment_error(path: Path, message: str, differences: list[str]) -> int:
 
 
 def _write_error(path: Path, exc: BaseException, note: str | None = None) -> None:
+    header, body = _error_record(exc, note)
+    write_envelope(path, header, body)
+    sys.stderr.write(header["traceback"])
+    sys.stderr.flush()
+
+
+def _error_record(exc: BaseException, note: str | None = None) -> tuple[dict[str, Any], bytes]:
     import cloudpickle
 
-    text = "".join(traceback.format_exception(exc))
     header = _base("error")
     header.update(
         exc_type=_qualname(type(exc)),
         exc_message=str(exc) if note is None else f"{note}: {exc}",
-        traceback=text,
+        traceback="".join(traceback.format_exception(exc)),
     )
     try:
         body = cloudpickle.dumps(exc) if note is None else b""
         cloudpickle.loads(body) if body else None  # an exception that cannot be rebuilt: none
     except Exception:
         body = b""
-    write_envelope(path, header, body)
-    sys.stderr.write(text)
-    sys.stderr.flush()
+    return header, body
+
+
+# -- batches ------------------------------------------------------------------------------------
+class _InputTimeout(BaseException):
+    """Raised into the function by the timer; becomes a TimeoutError record."""
+
+
+def run_batch(envelope: Envelope, results: Path) -> int:
+    """Run every input of a batch payload, appending one record per input to ``results``."""
+    header = envelope.header
+    what = header.get("function", "the function")
+    limit = int(header.get("max_result_bytes", 100 * 1024 * 1024))
+    timeout = header.get("timeout")
+    with open(results, "wb") as out:
+        out.write(MAGIC)
+        out.flush()
+
+        def record(head: dict[str, Any], body: bytes = b"") -> None:
+            out.write(frame(head, body))
+            out.flush()
+
+        differences, fatal = mismatches(header)
+        if fatal:
+            message = f"cannot load {what} here: " + "; ".join(differences)
+            record({**_base("environment"), "index": -1, "message": message})
+            print(f"[flow] {message}", file=sys.stderr, flush=True)
+            return 1
+        try:
+            import pickle
+
+            import cloudpickle
+
+            parts = pickle.loads(envelope.body)
+            fn = cloudpickle.loads(parts["function"])
+        except Exception as exc:
+            message = f"cannot load {what} here: {_load_reason(exc, differences)}"
+            record({**_base("environment"), "index": -1, "message": message})
+            print(f"[flow] {message}", file=sys.stderr, flush=True)
+            return 1
+        if differences:
+            print(f"[flow] note: {'; '.join(differences)}", file=sys.stderr, flush=True)
+        if timeout:
+            signal.signal(signal.SIGALRM, _raise_input_timeout)
+        failed = 0
+        for index, blob in parts["inputs"]:
+            head, body = _run_input(fn, blob, what, limit, timeout, differences)
+            head["index"] = index
+            failed += head["status"] != "ok"
+            record(head, body)
+    return 1 if failed else 0
+
+
+def _run_input(
+    fn: Any, blob: bytes, what: str, limit: int, timeout: float | None, differences: list[str]
+) -> tuple[dict[str, Any], bytes]:
+    import cloudpickle
+
+    try:
+        args, kwargs = cloudpickle.loads(blob)
+    except Exception as exc:
+        message = f"cannot load an input of {what} here: {_load_reason(exc, differences)}"
+        return {**_base("environment"), "message": message}, b""
+    try:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, float(timeout))
+        try:
+            value = fn(*args, **kwargs)
+        finally:
+            if timeout:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except _InputTimeout:
+        late = TimeoutError(f"{what} ran past its timeout of {float(timeout or 0):g} s")
+        sys.stderr.write(f"[flow] {late}\n")
+        return _error_record(late)
+    except BaseException as exc:  # SystemExit too: one input's exit ends that input only
+        head, body = _error_record(exc)
+        sys.stderr.write(head["traceback"])
+        return head, body
+    try:
+        body = cloudpickle.dumps(value)
+    except Exception as exc:
+        return _error_record(exc, note="the return value cannot be pickled")
+    if len(body) > limit:
+        return {**_base("too-large"), "size": len(body), "limit": limit}, b""
+    return _base("ok"), body
+
+
+def _raise_input_timeout(signum: int, frame: FrameType | None) -> NoReturn:
+    raise _InputTimeout
+
+
+def _load_reason(exc: BaseException, differences: list[str]) -> str:
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError):
+        reason += " (is the module inside the uploaded code directory, or installed on the remote?)"
+    if differences:
+        reason += f"; differences: {'; '.join(differences)}"
+    return reason
 
 
 def _requeue_on_sigterm(fn: Any, args: Any, kwargs: Any, path: Path) -> None:

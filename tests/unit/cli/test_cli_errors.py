@@ -29,6 +29,8 @@ EXIT_CODES = {
     errors.CapacityError: 12,
     errors.QuotaError: 13,
     errors.UnsupportedError: 14,
+    errors.RemoteError: 15,
+    errors.EnvironmentMismatchError: 15,
 }
 
 

@@ -38,10 +38,13 @@ def test_sections_come_in_order() -> None:
     assert names == [
         "section_header",
         "section_env",
+        "section_multi_node",
         "section_code",
+        "section_data",
         "section_workdir",
         "section_script_file",
         "section_workload",
+        "section_outputs",
         "section_exit",
         "section_release",
     ]

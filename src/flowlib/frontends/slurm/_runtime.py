@@ -142,6 +142,7 @@ def render_job_script(script: SbatchScript, *, workdir: str | None = None) -> st
         f"cat > \"$FLOW_SLURM/job.sbatch\" <<'{job_end}'\n{body}{job_end}\n"
         'chmod +x "$FLOW_SLURM/bin/srun" "$FLOW_SLURM/job.sbatch"\n'
         'export PATH="$FLOW_SLURM/bin:$PATH"\n'
+        'export SLURM_SUBMIT_DIR="$PWD"\n'
         'export SLURM_NODEID="${FLOW_NODE_RANK:-${SLURM_NODEID:-0}}"\n'
         'export SLURM_JOB_ID="${SLURM_JOB_ID:-${FLOW_TASK_ID:-0}}"\n'
         'export SLURM_JOBID="$SLURM_JOB_ID"\n'

@@ -13,9 +13,12 @@ if TYPE_CHECKING:
 
 
 def _factory(context: ProviderContext) -> Provider:
+    from flowlib.providers.local._governor import GovernorSettings
     from flowlib.providers.local._provider import LocalProvider
 
-    return LocalProvider(home=context.home)
+    return LocalProvider(
+        home=context.home, governor=GovernorSettings.from_settings(context.settings)
+    )
 
 
 @hookimpl

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRunner
 from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
-from flowlib.errors import ProviderError
-from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus
+from flowlib.errors import CapacityError, ProviderError
+from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.providers.local import _gpus, _procs
+from flowlib.providers.local import _data, _governor, _gpus, _procs, _volumes
 
 if TYPE_CHECKING:
+    from flowlib.core.hosts import PortForward
     from flowlib.core.store import TaskRecord
 
 # Variables of the submitting shell that must not leak into a task (credentials).
@@ -50,13 +52,16 @@ class LocalProvider:
         runner: CommandRunner | None = None,
         clock: Clock = SYSTEM_CLOCK,
         cancel_grace_s: float = 5.0,
+        governor: _governor.GovernorSettings | None = None,
     ) -> None:
         self.home = Path(home)
+        self.governor = governor or _governor.GovernorSettings()
         self.tasks_dir = self.home / "tasks"
         self.runner = runner or SubprocessRunner()
         self.clock = clock
         self.cancel_grace_s = cancel_grace_s
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.volumes = _volumes.LocalVolumes(self.home)
 
     # -- what this provider can do -------------------------------------------------------
     @property
@@ -64,8 +69,6 @@ class LocalProvider:
         unsupported = {
             Feature.SPOT: "the local provider runs on this machine; there is no spot market",
             Feature.MULTI_NODE: "the local provider runs on one machine (num_instances must be 1)",
-            Feature.VOLUMES: "persistent volumes are not available on the local provider yet",
-            Feature.DATA_MOUNTS: "data mounts are not available on the local provider yet",
             Feature.SSH: "a local task runs on this machine: open a shell here",
             Feature.HIBERNATE: "the local provider does not hibernate",
         }
@@ -80,7 +83,26 @@ class LocalProvider:
 
     def prepare(self, config: TaskConfig) -> TaskConfig:
         _gpus.check_fits(config, self.gpus())
+        self._check_governor(config)
+        _data.check(config, self.volumes)
         return config
+
+    def _check_governor(self, config: TaskConfig) -> None:
+        """Refuse a task the resource governor could never start (it would wait forever)."""
+        request = _governor.request_of(config)
+        if not self.governor.active(request):
+            return
+        readings = _governor.read_gpus(self.runner) if request.gpus else []
+        never = _governor.impossible(request, self.governor, readings, _governor.total_ram_mb())
+        if never is not None:
+            raise CapacityError(
+                f"this task can never start here: {never}",
+                suggestions=[
+                    "lower the threshold in the providers.local section of the config",
+                    "or run it with a provider that rents GPUs (`flow catalog` lists offers)",
+                ],
+                provider="local",
+            )
 
     def gpus(self) -> list[_gpus.LocalGPU]:
         return _gpus.detect_gpus(self.runner)
@@ -101,9 +123,11 @@ class LocalProvider:
             archive = package_directory(Path(config.code_dir or Path.cwd()))
             (root / CODE_ARCHIVE).write_bytes(archive.data)
             sha = archive.sha256
+        links, attached = _data.attach(config, self.volumes)
         context = ScriptContext(
             task_id=record.task_id,
             config=config,
+            data_links=links,
             code_at_path=config.upload_code,
             code_sha256=sha,
             docker=config.image is not None,
@@ -112,10 +136,12 @@ class LocalProvider:
         script.write_text(build_script(context), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
         env["FLOW_ROOT"] = str(root)
+        env.update(_data.task_env(self.home))
+        argv, keep = self._launcher(record, script)
         with open(task_dir / "startup.log", "ab") as log:
             try:
                 proc = subprocess.Popen(
-                    ["bash", str(script)],
+                    argv,
                     cwd=root,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -123,6 +149,7 @@ class LocalProvider:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     close_fds=True,
+                    pass_fds=keep,
                 )
             except OSError as exc:
                 raise ProviderError(
@@ -130,13 +157,35 @@ class LocalProvider:
                     suggestions=["the local provider needs bash on PATH"],
                     provider="local",
                 ) from exc
+            finally:
+                for fd in keep:
+                    os.close(fd)  # the waiter holds its queue ticket's lock now
         self._children[record.task_id] = proc
+        _data.record_users(attached, self.volumes, record.task_id, proc.pid)
         return {
             "pid": proc.pid,
             "start_ticks": _procs.start_ticks(proc.pid),
             "dir": str(task_dir),
             "root": str(root),
         }
+
+    def _launcher(self, record: TaskRecord, script: Path) -> tuple[list[str], tuple[int, ...]]:
+        """``bash startup.sh``, or, when the resource governor has a say, a waiter that queues
+        (machine-wide, FIFO) and then execs it; and the descriptors the child must inherit."""
+        request = _governor.request_of(record.config)
+        if not self.governor.active(request):
+            return ["bash", str(script)], ()
+        ticket, fd = _governor.Queue(self.home / "governor").enqueue(record.task_id)
+        spec = _governor.write_spec(
+            script.parent,
+            home=self.home,
+            ticket=ticket,
+            ticket_fd=fd,
+            request=request,
+            settings=self.governor,
+            script=script,
+        )
+        return [sys.executable, "-m", _governor.__name__, str(spec)], (fd,)
 
     def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
         return {r.task_id: self._state(r) for r in records}
@@ -168,6 +217,10 @@ class LocalProvider:
                 message = "stopped by its time limit"
             return TaskState(status, exit_code, "exited", message, started, done)
         if alive:
+            if not started:
+                queued = _read_text(self.task_dir(record.task_id) / _governor.QUEUED_FILE)
+                if queued is not None:  # the resource governor holds it back, and says why
+                    return TaskState(TaskStatus.PENDING, None, "queued", queued)
             status = TaskStatus.RUNNING if started else TaskStatus.PENDING
             return TaskState(status, None, "running" if started else "starting", None, started)
         if pid is None:
@@ -244,6 +297,16 @@ class LocalProvider:
         if child is not None:
             child.poll()
 
+    # -- volumes: directories under FLOW_HOME/volumes -----------------------------------
+    def create_volume(self, size_gb: int, name: str | None = None) -> Volume:
+        return self.volumes.create(size_gb, name)
+
+    def list_volumes(self) -> list[Volume]:
+        return self.volumes.list()
+
+    def delete_volume(self, volume_id: str) -> None:
+        self.volumes.delete(volume_id)
+
     def instances(self, record: TaskRecord) -> list[Instance]:
         state = self._state(record)
         status = InstanceStatus.TERMINATED if state.status.is_terminal else InstanceStatus.RUNNING
@@ -260,6 +323,29 @@ class LocalProvider:
                 ssh_user=os.environ.get("USER", "root"),
             )
         ]
+
+    def read_file(self, record: TaskRecord, path: str) -> bytes | None:
+        """The bytes of ``path`` (an absolute path on the task's machine, such as
+        ``/workspace/.flow-remote/result.pkl``), or None when it does not exist. Optional
+        provider method: remote Python calls read their results through it."""
+        root = (self.task_dir(record.task_id) / "root").absolute()
+        target = (root / path.lstrip("/")).resolve()
+        if not target.is_relative_to(root.resolve()):
+            return None  # outside the task's machine
+        try:
+            return target.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def forward(
+        self, record: TaskRecord, remote_port: int, local_port: int = 0, node: int = 0
+    ) -> PortForward:
+        """A local task's ports are this machine's: the "tunnel" is the port itself, so code
+        written for a cloud (``task.tunnel(8888)``, ``flow tunnel``) works unchanged here."""
+        from flowlib.core.hosts import HostAddress, SandboxHost
+
+        root = self.task_dir(record.task_id) / "root"
+        return SandboxHost(HostAddress("127.0.0.1"), root).forward(remote_port, local_port)
 
 
 def _docker_available() -> bool:

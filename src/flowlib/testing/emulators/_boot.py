@@ -92,12 +92,19 @@ class Sandbox:
         return self.base / instance_fid
 
     def boot(
-        self, instance_fid: str, script: str, env: Mapping[str, str] | None = None
+        self,
+        instance_fid: str,
+        script: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        script_path: str = SCRIPT_PATH,
+        log_path: str = SCRIPT_LOG,
     ) -> ScriptProcess:
-        """Write ``script`` into the instance's disk and start it with bash."""
+        """Write ``script`` into the instance's disk (at ``script_path``, relative to its root)
+        and start it with bash, its output appended to ``log_path``."""
         root = self.root(instance_fid)
-        script_file = root / SCRIPT_PATH
-        log_file = root / SCRIPT_LOG
+        script_file = root / script_path
+        log_file = root / log_path
         script_file.parent.mkdir(parents=True, exist_ok=True)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         (root / "home" / "ubuntu").mkdir(parents=True, exist_ok=True)

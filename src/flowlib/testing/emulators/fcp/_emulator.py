@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import email.utils
-import json
-import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
-import httpx
-
+from .._base import EmulatorBase, RecordedCall
 from .._boot import SCRIPT_LOG, Sandbox
-from .._clock import EmulatorClock, ManualClock, SystemClock
-from .._faults import FaultPlan
-from .._server import LoopbackServer, httpx_handler
-from .._wire import ApiError, WireRequest, WireResponse
+from .._clock import EmulatorClock, SystemClock
+from .._wire import WireRequest, WireResponse
 from ._api import route
 from ._catalog import DEFAULT_MARKETS, Market
 from ._entities import Auction, Bid, Instance, InstanceType, Project, Timing, parse_price
@@ -30,23 +21,7 @@ from ._state import FcpState, Options
 __all__ = ["FcpEmulator", "RecordedCall"]
 
 
-@dataclass(frozen=True)
-class RecordedCall:
-    """One request as the emulator saw it, and its answer (``status`` None: dropped before an
-    answer was made)."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names; the Authorization value is not kept
-    request_body: Any
-    status: int | None
-    response_body: Any
-    dropped: bool
-    at: float
-
-
-class FcpEmulator:
+class FcpEmulator(EmulatorBase):
     """An emulated Mithril cloud.
 
     In-process (no socket)::
@@ -76,9 +51,9 @@ class FcpEmulator:
         project_name: str = "default",
         boot_env: Callable[[Instance], dict[str, str]] | None = None,
     ) -> None:
-        self.clock: EmulatorClock = clock if clock is not None else SystemClock()
-        self._own_workdir = workdir is None and boot
-        self.workdir = workdir or (Path(tempfile.mkdtemp(prefix="fcp-emulator-")) if boot else None)
+        own = workdir is None and boot
+        workdir = workdir or (Path(tempfile.mkdtemp(prefix="fcp-emulator-")) if boot else None)
+        super().__init__(clock if clock is not None else SystemClock(), workdir, own)
         sandbox = Sandbox(self.workdir / "instances") if boot and self.workdir else None
         self.state = FcpState(
             clock=self.clock,
@@ -91,12 +66,6 @@ class FcpEmulator:
             self.state.boot_env = boot_env
         self.api_key = api_key or new_api_key()
         self.state.add_api_key(self.api_key, "emulator")
-        self.faults = FaultPlan()
-        self.calls: list[RecordedCall] = []
-        self.errors: list[BaseException] = []  # bugs of the emulator itself (answered 500)
-        self._server: LoopbackServer | None = None
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
         with self.state.lock:
             self.project = self.add_project(project_name)
             for market in markets:
@@ -205,18 +174,6 @@ class FcpEmulator:
             self.state.tick()  # what was due happens under the old conditions
             self.state.fail_instance(self.state.instances[instance_fid])
 
-    def tick(self) -> None:
-        """Apply every transition due at the clock's time (and notice ended scripts)."""
-        with self.state.lock:
-            self.state.tick()
-
-    def advance(self, seconds: float) -> None:
-        """Move a :class:`ManualClock` forward and apply what became due."""
-        if not isinstance(self.clock, ManualClock):
-            raise TypeError("advance() needs the emulator to run on a ManualClock")
-        self.clock.advance(seconds)
-        self.tick()
-
     # ---- inspection ----------------------------------------------------------------------
 
     def bid(self, fid: str) -> Bid:
@@ -269,142 +226,35 @@ class FcpEmulator:
         self.tick()
         return True
 
-    def wait_until(
-        self, predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
-    ) -> bool:
-        """Poll ``predicate`` (ticking between tries) for at most ``timeout`` real seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.tick()
-            if predicate():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(interval)
+    # ---- serving (the pipeline itself is EmulatorBase's) -------------------------------
 
-    # ---- serving -------------------------------------------------------------------------
-
-    def serve(self, request: WireRequest) -> WireResponse:
-        decision = self.faults.decide(request.method, request.path)
-        if decision.drop_before is not None:
-            self._record(request, None, dropped=True)
-            raise decision.drop_before
-        if decision.answer is not None:
-            response = WireResponse(
-                decision.answer.status, decision.answer.body, dict(decision.answer.headers)
-            )
-        else:
-            with self.state.lock:
-                self.state.tick()
-                try:
-                    response = route(self.state, request, _bearer(request))
-                except ApiError as exc:
-                    response = exc.response()
-                except Exception as exc:  # a bug here must not look like the cloud's answer
-                    self.errors.append(exc)
-                    response = WireResponse(500, {"detail": "Internal Server Error"})
-        self._record(request, response, dropped=decision.drop_after is not None)
-        if decision.drop_after is not None:
-            raise decision.drop_after
-        response.delay_s = decision.delay_s
-        return response
-
-    def http_date(self) -> str:
-        return email.utils.formatdate(self.clock.time(), usegmt=True)
-
-    def handler(self) -> Callable[[httpx.Request], httpx.Response]:
-        """A handler for ``httpx.MockTransport``. Slow answers advance a ManualClock."""
-        sleep = self.clock.sleep if isinstance(self.clock, ManualClock) else None
-        return httpx_handler(self, sleep)
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handler())
+    secret_headers = ("authorization",)
+    inprocess_url = "http://fcp.emulator"
+    ticker_name = "fcp-ticker"
 
     @property
-    def url(self) -> str:
-        """The base URL: the loopback server's once started, else a name for in-process use."""
-        return self._server.url if self._server is not None else "http://fcp.emulator"
+    def lock(self) -> threading.RLock:
+        return self.state.lock
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        """An ``httpx.Client`` with base URL and key: over loopback when started, else
-        in-process."""
-        kwargs.setdefault("headers", {"Authorization": f"Bearer {self.api_key}"})
-        kwargs.setdefault("timeout", 10.0)
-        if self._server is None:
-            kwargs.setdefault("transport", self.transport())
-        return httpx.Client(base_url=self.url, **kwargs)
+    def _tick_locked(self) -> None:
+        self.state.tick()
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve over loopback HTTP from background threads; returns the base URL. A ticker
-        moves the state machines while nobody calls."""
-        if self._server is None:
-            self._server = LoopbackServer(self, host, port)
-            self._server.start()
-            self._stop.clear()
-            self._ticker = threading.Thread(target=self._tick_loop, name="fcp-ticker", daemon=True)
-            self._ticker.start()
-        return self._server.url
+    def _dispatch(self, request: WireRequest) -> WireResponse:
+        return route(self.state, request, _bearer(request))
 
-    def _tick_loop(self) -> None:
-        while not self._stop.wait(0.05):
-            self.tick()
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
 
-    def close(self) -> None:
-        """Stop serving, stop every instance's script, remove a temporary workdir."""
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join(timeout=5)
-            self._ticker = None
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+    def _stop_machines(self) -> None:
         for inst in self.state.instances.values():
             if inst.process is not None and inst.process.running:
                 inst.process.kill()
-        if self._own_workdir and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> FcpEmulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _record(self, request: WireRequest, response: WireResponse | None, dropped: bool) -> None:
-        headers = {k: v for k, v in request.headers.items() if k != "authorization"}
-        self.calls.append(
-            RecordedCall(
-                method=request.method,
-                path=request.path,
-                query={k: list(v) for k, v in request.query.items()},
-                headers=headers,
-                request_body=_json_or_none(request.body),
-                status=response.status if response is not None else None,
-                response_body=response.body if response is not None else None,
-                dropped=dropped,
-                at=self.clock.time(),
-            )
-        )
 
 
 def _bearer(request: WireRequest) -> str | None:
     value = request.header("Authorization") or ""
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _json_or_none(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
 
 
 def _cents(price: str) -> int:

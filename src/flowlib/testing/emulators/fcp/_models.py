@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,22 +32,6 @@ __all__ = [
     "parse_query",
 ]
 
-BID_STATUSES = ("Open", "Allocated", "Preempting", "Terminated", "Paused")
-INSTANCE_STATUSES = (
-    "STATUS_NEW",
-    "STATUS_CONFIRMED",
-    "STATUS_INITIALIZING",
-    "STATUS_STARTING",
-    "STATUS_RUNNING",
-    "STATUS_STOPPING",
-    "STATUS_TERMINATED",
-    "STATUS_RELOCATING",
-    "STATUS_PREEMPTING",
-    "STATUS_PREEMPTED",
-    "STATUS_REPLACED",
-    "STATUS_PAUSED",
-    "STATUS_ERROR",
-)
 BidStatus = Literal["Open", "Allocated", "Preempting", "Terminated", "Paused"]
 InstanceStatus = Literal[
     "STATUS_NEW",
@@ -64,6 +48,8 @@ InstanceStatus = Literal[
     "STATUS_PAUSED",
     "STATUS_ERROR",
 ]
+BID_STATUSES: tuple[str, ...] = get_args(BidStatus)
+INSTANCE_STATUSES: tuple[str, ...] = get_args(InstanceStatus)
 VolumeName = Annotated[str, Field(max_length=64, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")]
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 

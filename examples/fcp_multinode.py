@@ -1,0 +1,48 @@
+"""A multi-node job on FCP: one bid for two instances; each learns its rank and the main node.
+
+python examples/fcp_multinode.py
+
+Every instance of a bid runs the same startup script; flowlib tells each one who it is through
+FLOW_NODE_RANK, FLOW_NUM_NODES, FLOW_MAIN_IP and FLOW_NODE_IPS, which is what a launcher such as
+`torchrun` needs. With FLOW_API_KEY set this runs on FCP; without, on the FCP emulator.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from flowlib import Flow, TaskStatus
+
+LAUNCH = (
+    'echo "node $FLOW_NODE_RANK of $FLOW_NUM_NODES, main node at $FLOW_MAIN_IP"; '
+    "echo torchrun --nnodes=$FLOW_NUM_NODES --node_rank=$FLOW_NODE_RANK "
+    "--master_addr=$FLOW_MAIN_IP --master_port=29500 train.py"
+)
+
+
+@contextlib.contextmanager
+def fcp() -> Iterator[Flow]:
+    """Flow on FCP when a key is configured, else on the FCP emulator served on loopback."""
+    if os.environ.get("FLOW_API_KEY"):
+        with Flow(provider="fcp") as flow:
+            yield flow
+        return
+    from flowlib.testing.emulators.fcp import FcpEmulator
+
+    with FcpEmulator() as emu:
+        url = emu.start()
+        assert emu.workdir is not None
+        emulated = {"remote_host": "sandbox", "sandbox_dir": str(emu.workdir / "instances")}
+        with Flow(provider="fcp", api_url=url, api_key=emu.api_key,
+                  providers={"fcp": {**emulated, "poll_interval_s": 0.2}}) as flow:  # fmt: skip
+            yield flow
+
+
+with fcp() as flow:
+    task = flow.run(LAUNCH, name="multinode", instance_type="8xa100", num_instances=2,
+                    max_price_per_hour=20, upload_code=False)  # fmt: skip
+    done = flow.wait(task.task_id, timeout=600)
+    print(f"{done.name}: {done.status} on {done.num_instances} x {done.instance_type}")
+    print(flow.logs(task.task_id))  # node 0's output
+    assert done.status == TaskStatus.COMPLETED, done.message
+    assert flow.logs(task.task_id).startswith("node 0 of 2, main node at ")

@@ -1,0 +1,65 @@
+"""Rent an FCP GPU and check what you got: GPUs, driver, CUDA from PyTorch, CPUs, disk.
+
+python examples/fcp_verify_instance.py
+
+With FLOW_API_KEY set this runs on FCP (Mithril) for real (1 x A100, at most $2.50/hour, and
+the instance releases itself when the check ends). Without it, it runs against the FCP emulator
+on loopback: the same bid, the same startup script, on an emulated instance with no GPU, where
+the check says so instead of failing.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from flowlib import Flow, TaskStatus
+
+CHECK = r"""
+set -u
+echo "host: $(hostname), $(nproc) CPUs, $(df -h --output=avail / | tail -n 1 | tr -d ' ') free"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+else
+  echo "no nvidia-smi: this machine has no NVIDIA GPU (an emulated instance?)"
+fi
+python3 - <<'PY' || true
+try:
+    import torch
+except ImportError:
+    print("PyTorch not installed: skipping the CUDA check")
+else:
+    print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+    for i in range(torch.cuda.device_count()):
+        print(f"  cuda:{i} {torch.cuda.get_device_name(i)}")
+PY
+echo "verified"
+"""
+
+
+@contextlib.contextmanager
+def fcp() -> Iterator[Flow]:
+    """Flow on FCP when a key is configured, else on the FCP emulator served on loopback."""
+    if os.environ.get("FLOW_API_KEY"):
+        with Flow(provider="fcp") as flow:
+            yield flow
+        return
+    from flowlib.testing.emulators.fcp import FcpEmulator
+
+    with FcpEmulator() as emu:
+        url = emu.start()
+        assert emu.workdir is not None
+        emulated = {"remote_host": "sandbox", "sandbox_dir": str(emu.workdir / "instances")}
+        with Flow(provider="fcp", api_url=url, api_key=emu.api_key,
+                  providers={"fcp": {**emulated, "poll_interval_s": 0.2}}) as flow:  # fmt: skip
+            yield flow
+
+
+with fcp() as flow:
+    task = flow.run(CHECK, name="verify", instance_type="a100", max_price_per_hour=2.50,
+                    upload_code=False, max_run_time_hours=0.25)  # fmt: skip
+    print(f"bid placed for {task.task_id}: {task.instance_type} in {task.region}")
+    for line in flow.follow_logs(task.task_id):
+        print(f"  | {line}")
+    done = flow.wait(task.task_id, timeout=600)
+    print(f"{done.name}: {done.status}, exit code {done.exit_code}")
+    assert done.status == TaskStatus.COMPLETED, done.message

@@ -1,0 +1,203 @@
+"""``flow run job.sbatch``: an existing sbatch script, unchanged, on any provider.
+
+The script is translated by :mod:`flowlib.frontends.slurm` (every directive mapped or reported
+as ignored); ``--dry-run`` prints that report, ``--strict`` refuses a script with ignored
+directives, and an ``--array`` becomes one task per index, submitted no faster than its ``%``
+throttle allows. A script's ``--partition`` becomes an instance type through
+``providers.slurm.partitions`` in the config (docs/slurm.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowlib.flow import Flow
+    from flowlib.frontends.slurm import SbatchTranslation
+    from flowlib.models import Task, TaskConfig
+
+__all__ = ["cmd_run_sbatch", "looks_like_sbatch"]
+
+_SUFFIXES = (".sbatch", ".slurm")
+
+
+def looks_like_sbatch(target: str) -> bool:
+    """``job.sbatch`` / ``job.slurm``, or an existing script whose header has ``#SBATCH`` lines."""
+    if any(ch.isspace() for ch in target.strip()):
+        return False
+    if target.endswith(_SUFFIXES):
+        return True
+    path = Path(target)
+    try:
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            return False
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = [fh.readline() for _ in range(200)]
+    except OSError:
+        return False
+    if not head[0].startswith("#!"):
+        return False
+    for line in head[1:]:
+        if line.startswith(("#SBATCH", "#SLURM")):
+            return True
+        if line.strip() and not line.lstrip().startswith("#"):
+            return False  # the first command: sbatch reads no directive after it
+    return False
+
+
+def cmd_run_sbatch(args: argparse.Namespace) -> int:
+    from flowlib.flow import Flow
+
+    if args.args:
+        from flowlib.errors import ValidationError
+
+        raise ValidationError(
+            f"{args.target}: arguments after an sbatch script are not passed to it yet",
+            suggestions=["read them from --export variables instead: --env NAME=value"],
+        )
+    with Flow(provider=args.provider, home=args.home) as flow:
+        translation = _translate(flow, args)
+        for warning in translation.report.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        configs = _with_options(translation, args)
+        if args.dry_run:
+            return _dry_run(translation, configs, args)
+        ignored = translation.report.ignored
+        if ignored and not args.json:
+            print(
+                f"note: {len(ignored)} directive(s) ignored "
+                f"(flow run {args.target} --dry-run lists them with the reason)",
+                file=sys.stderr,
+            )
+        if len(configs) == 1:
+            return _after_submit(flow, flow.run(configs[0]), args)
+        return _run_array(flow, configs, translation.array_throttle, args)
+
+
+def _after_submit(flow: Flow, task: Task, args: argparse.Namespace) -> int:
+    """What ``flow run`` does after submitting one task (follow, wait, or say how to look)."""
+    from flowlib.cli import _run
+    from flowlib.cli._output import print_json, task_view
+
+    if args.follow:
+        return _run._follow(flow, task, args)
+    if args.wait:
+        return _run._wait(flow, task, args)
+    if args.json:
+        print_json(task_view(task))
+        return 0
+    print(f"submitted {task.task_id} ({task.name}) on {task.provider}: {task.status}")
+    print(f"  flow logs {task.task_id} -f     # follow its output")
+    return 0
+
+
+def _translate(flow: Flow, args: argparse.Namespace) -> SbatchTranslation:
+    from flowlib.frontends.slurm import load_sbatch
+
+    partitions = flow.config.provider_settings("slurm").get("partitions") or {}
+    code_dir = Path(args.code_dir).absolute() if args.code_dir else None
+    return load_sbatch(
+        Path(args.target),
+        partitions=partitions,
+        strict=args.strict,
+        submit_env=os.environ,
+        code_dir=code_dir,
+    )
+
+
+def _with_options(translation: SbatchTranslation, args: argparse.Namespace) -> list[TaskConfig]:
+    """The translated tasks with the command line's options over them."""
+    from flowlib.cli._run import task_fields
+    from flowlib.flow import to_task_config
+
+    fields = task_fields(args)
+    if not fields:
+        return list(translation.tasks)
+    configs = []
+    many = len(translation.tasks) > 1
+    for config in translation.tasks:
+        own = dict(fields)
+        if "env" in own:
+            own["env"] = {**config.env, **own["env"]}
+        if many and "name" in own:  # one name per array task
+            own["name"] = f"{own['name'][:50]}-{config.env.get('SLURM_ARRAY_TASK_ID', '')}"
+        configs.append(to_task_config(config, **own))
+    return configs
+
+
+def _dry_run(
+    translation: SbatchTranslation, configs: list[TaskConfig], args: argparse.Namespace
+) -> int:
+    first = configs[0]
+    summary: dict[str, Any] = {
+        "tasks": len(configs),
+        "instance_type": first.instance_type,
+        "num_instances": first.num_instances,
+        "max_run_time_hours": first.max_run_time_hours,
+        "array_throttle": translation.array_throttle,
+    }
+    if args.json:
+        from flowlib.cli._output import print_json
+
+        rows = [
+            {
+                "line": r.line,
+                "directive": r.directive,
+                "status": r.status,
+                "target": r.target,
+                "reason": r.reason,
+            }
+            for r in translation.report.rows
+        ]
+        print_json({"dry_run": True, "source": args.target, **summary, "directives": rows})
+        return 0
+    print(f"dry run: {args.target} as flowlib reads it; nothing was submitted\n")
+    print(translation.report.table())
+    print()
+    array = ""
+    if len(configs) > 1:
+        indices = ",".join(c.env.get("SLURM_ARRAY_TASK_ID", "?") for c in configs)
+        limit = translation.array_throttle
+        array = f" (array {indices}" + (f", at most {limit} at once)" if limit else ")")
+    print(f"tasks: {len(configs)}{array}")
+    for key in ("instance_type", "num_instances", "max_run_time_hours"):
+        value = summary[key]
+        shown = "(none)" if value is None else (f"{value:g}" if isinstance(value, float) else value)
+        print(f"  {key}: {shown}")
+    return 0
+
+
+def _run_array(
+    flow: Flow, configs: list[TaskConfig], throttle: int | None, args: argparse.Namespace
+) -> int:
+    """Submit one task per array index, never more than ``throttle`` unfinished at once."""
+    from flowlib.cli._output import exit_status, print_json, task_view
+
+    limit = throttle or len(configs)
+    submitted: list[Task] = []
+    waiting = list(configs)
+    while waiting:
+        running = [t for t in submitted if not flow.get_task(t.task_id).status.is_terminal]
+        if len(running) >= limit:
+            flow.clock.sleep(getattr(flow.provider(), "poll_interval_s", 1.0))
+            continue
+        task = flow.run(waiting.pop(0))
+        submitted.append(task)
+        if not args.json:
+            print(f"submitted {task.task_id} ({task.name}) on {task.provider}: {task.status}")
+    if not (args.wait or args.follow):
+        if args.json:
+            print_json([task_view(t) for t in submitted])
+        return 0
+    ended = [flow.wait(t.task_id) for t in submitted]
+    if args.json:
+        print_json([task_view(t) for t in ended])
+    else:
+        for task in ended:
+            code = "" if task.exit_code is None else f", exit code {task.exit_code}"
+            print(f"{task.task_id} ({task.name}) {task.status}{code}")
+    return max((exit_status(t) for t in ended), default=0)

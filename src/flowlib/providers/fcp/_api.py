@@ -1,0 +1,207 @@
+"""The Mithril v2 API as the fcp provider uses it: one method per call, JSON in and out.
+
+Retries, ``Retry-After`` and error translation are :class:`flowlib.core.http.ApiClient`'s; this
+module adds what is Mithril's own: cursor pagination (``data``/``next_cursor``), comma-separated
+array filters, and creating a bid so that a lost answer never makes a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from flowlib.core.http import AmbiguousRequestError, ApiClient
+from flowlib.errors import APIError, ResourceNotFoundError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["FcpApi", "Json"]
+
+Json = dict[str, Any]
+log = logging.getLogger(__name__)
+PAGE = 100  # the API's largest page
+BID_FID_CHUNK = 50  # bid FIDs per instances query (keeps the URL short)
+CREATE_ATTEMPTS = 4
+
+
+class FcpApi:
+    """Typed calls on one ``httpx.Client`` (base URL and bearer key set by the factory)."""
+
+    def __init__(
+        self, client: httpx.Client, *, sleep: Callable[[float], None] | None = None
+    ) -> None:
+        from flowlib.providers.fcp._settings import KEY_HINT
+
+        kwargs: dict[str, Any] = {"provider": "fcp", "key_hint": KEY_HINT}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        self.http = ApiClient(client, **kwargs)
+        self.calls = 0  # requests sent (for benchmarks and tests)
+
+    def close(self) -> None:
+        self.http.client.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.calls += 1
+        return self.http.request(method, path, **kwargs)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._send("GET", path, params=params).json()
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Json]:
+        cursor: str | None = None
+        while True:
+            query = {**params, "limit": PAGE}
+            if cursor:
+                query["next_cursor"] = cursor
+            page = self._get(path, query)
+            yield from page.get("data", [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    # -- account and catalog ---------------------------------------------------------------
+    def me(self) -> Json:
+        result: Json = self._get("/v2/me")
+        return result
+
+    def projects(self) -> list[Json]:
+        return list(self._get("/v2/projects"))
+
+    def instance_types(self) -> list[Json]:
+        return list(self._get("/v2/instance-types"))
+
+    def availability(self) -> list[Json]:
+        return list(self._get("/v2/spot/availability"))
+
+    # -- bids ------------------------------------------------------------------------------
+    def create_bid(self, body: Json, *, idempotency_key: str) -> Json:
+        """POST a bid exactly once. After an answer that was lost (a dropped connection, a 5xx
+        to the POST) the bid is looked up by its name before it is sent again, with the same
+        ``Idempotency-Key``; a duplicate-name refusal also means the first one went through."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                created: Json = self._send(
+                    "POST", "/v2/spot/bids", json=body, idempotency_key=idempotency_key
+                ).json()
+                return created
+            except AmbiguousRequestError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                log.info("bid %s: answer lost; looking it up by name", body["name"])
+            except APIError as exc:
+                if exc.status_code != 400 or "already" not in exc.message.lower():
+                    raise
+            found = self.find_bid(body["project"], body["name"])
+            if found is not None:
+                return found
+        raise AssertionError("unreachable")
+
+    def find_bid(self, project: str, name: str) -> Json | None:
+        """The live bid called ``name`` (else the newest one), or None."""
+        bids = list(self._pages("/v2/spot/bids", {"project": project, "name": name}))
+        live = [b for b in bids if b.get("status") != "Terminated"]
+        chosen = live or bids
+        return chosen[-1] if chosen else None
+
+    def get_bid(self, fid: str) -> Json | None:
+        try:
+            bid: Json = self._get(f"/v2/spot/bids/{fid}")
+            return bid
+        except ResourceNotFoundError:
+            return None
+
+    def bids(self, project: str, *, newest_first: bool = True) -> Iterator[Json]:
+        """Every bid of ``project``, page by page (one request per 100)."""
+        params = {"project": project, "sort_by": "created_at"}
+        params["sort_dir"] = "desc" if newest_first else "asc"
+        return self._pages("/v2/spot/bids", params)
+
+    def delete_bid(self, fid: str) -> None:
+        """Cancel; a bid already gone (404) counts as cancelled."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._send("DELETE", f"/v2/spot/bids/{fid}")
+
+    # -- instances -------------------------------------------------------------------------
+    def instances(self, project: str, bid_fids: Sequence[str]) -> list[Json]:
+        """Instances of these bids (ended ones included), 50 bids per query, every page."""
+        found: list[Json] = []
+        fids = list(dict.fromkeys(bid_fids))
+        for start in range(0, len(fids), BID_FID_CHUNK):
+            chunk = ",".join(fids[start : start + BID_FID_CHUNK])
+            found.extend(self._pages("/v2/instances", {"project": project, "bid_fid_in": chunk}))
+        return found
+
+    # -- keys ------------------------------------------------------------------------------
+    def ssh_keys(self, project: str) -> list[Json]:
+        return list(self._get("/v2/ssh-keys", {"project": project}))
+
+    def create_ssh_key(self, project: str, name: str, public_key: str | None = None) -> Json:
+        """Create a key. A lost answer to a generated pair cannot be recovered (the private half
+        is given once): the orphan is deleted and the key made again."""
+        body: Json = {"project": project, "name": name}
+        if public_key is not None:
+            body["public_key"] = public_key
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                created: Json = self._send("POST", "/v2/ssh-keys", json=body).json()
+                return created
+            except AmbiguousRequestError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+            for key in self.ssh_keys(project):
+                if key.get("name") == name:
+                    if public_key is not None:
+                        return key
+                    with contextlib.suppress(ResourceNotFoundError):
+                        self._send("DELETE", f"/v2/ssh-keys/{key['fid']}")
+        raise AssertionError("unreachable")
+
+    def api_keys(self) -> list[Json]:
+        return list(self._get("/v2/api-keys"))
+
+    def create_api_key(self, name: str, expires_at: str) -> Json:
+        """Create a key; after a lost answer the orphan (its secret is given once) is revoked
+        and the key made again."""
+        body = {"name": name, "expires_at": expires_at}
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                created: Json = self._send("POST", "/v2/api-keys", json=body).json()
+                return created
+            except AmbiguousRequestError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+            for key in self.api_keys():
+                if key.get("name") == name and not key.get("deactivated_at"):
+                    self.revoke_api_key(str(key["fid"]))
+        raise AssertionError("unreachable")
+
+    def revoke_api_key(self, fid: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._send("DELETE", f"/v2/api-keys/{fid}")
+
+    # -- volumes ---------------------------------------------------------------------------
+    def volumes(self, project: str) -> list[Json]:
+        return list(self._get("/v2/volumes", {"project": project}))
+
+    def create_volume(self, body: Json, *, idempotency_key: str) -> Json:
+        """Create a volume once: after a lost answer, look it up by name before sending again."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                created: Json = self._send(
+                    "POST", "/v2/volumes", json=body, idempotency_key=idempotency_key
+                ).json()
+                return created
+            except AmbiguousRequestError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+            for volume in self.volumes(body["project"]):
+                if volume.get("name") == body["name"]:
+                    return volume
+        raise AssertionError("unreachable")
+
+    def delete_volume(self, fid: str) -> None:
+        self._send("DELETE", f"/v2/volumes/{fid}")

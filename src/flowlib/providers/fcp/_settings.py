@@ -1,0 +1,128 @@
+"""The ``fcp`` provider's settings: the ``providers.fcp`` config section over the top-level keys.
+
+Every key, its default and what it is for::
+
+    api_key         fkey_...: FLOW_API_KEY, or providers.fcp.api_key (a secret: never printed)
+    api_url         https://api.mithril.ai (legacy: https://api.mlfoundry.com)
+    project         the project to bill, by name or proj_ FID (default: the only one there is)
+    region          preferred region (default: the cheapest one with capacity)
+    ssh_keys        sshkey_ FIDs or key names installed on every instance (default: a key
+                    flowlib creates once per project, its private half kept in FLOW_HOME/keys)
+    ssh_key_path    the private key to log in with (default: the one flowlib created)
+    ssh_user        ubuntu
+    remote_host     ssh (production: OpenSSH) | sandbox (an emulated cloud's instances)
+    sandbox_dir     with remote_host=sandbox: the directory holding one root per instance
+    catalog_ttl_s   how long instance types and spot prices are reused (60)
+    poll_interval_s how often `wait` asks the API at most (5)
+    exit_grace_s    how long a finished instance waits for flowlib to read its exit code before
+                    it releases itself (120; see docs/providers.md)
+    timeout_s       HTTP timeout (30)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowlib.errors import AuthenticationError, ConfigError
+
+__all__ = ["DEFAULT_API_URL", "FcpSettings"]
+
+DEFAULT_API_URL = "https://api.mithril.ai"
+KEY_HINT = (
+    "set FLOW_API_KEY=fkey_..., or run `flow init --provider fcp --api-key-env` "
+    "(stores providers.fcp.api_key in ~/.flow/config.yaml, readable by you only)"
+)
+_KEY = re.compile(r"^fkey_[A-Za-z0-9]{20,}$")
+_KEYS = {
+    "api_key",
+    "api_url",
+    "project",
+    "region",
+    "ssh_keys",
+    "ssh_key_path",
+    "ssh_user",
+    "remote_host",
+    "sandbox_dir",
+    "catalog_ttl_s",
+    "poll_interval_s",
+    "exit_grace_s",
+    "timeout_s",
+}
+
+
+@dataclass(frozen=True)
+class FcpSettings:
+    api_key: Any = field(default=None, repr=False)  # SecretStr | str | None
+    api_url: str = DEFAULT_API_URL
+    project: str | None = None
+    region: str | None = None
+    ssh_keys: tuple[str, ...] = ()
+    ssh_key_path: Path | None = None
+    ssh_user: str = "ubuntu"
+    remote_host: str = "ssh"
+    sandbox_dir: Path | None = None
+    catalog_ttl_s: float = 60.0
+    poll_interval_s: float = 5.0
+    exit_grace_s: float = 120.0
+    timeout_s: float = 30.0
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> FcpSettings:
+        unknown = sorted(set(settings) - _KEYS)
+        if unknown:
+            import difflib
+
+            tips = [
+                f"did you mean '{close[0]}'?"
+                for key in unknown
+                if (close := difflib.get_close_matches(key, sorted(_KEYS), n=1))
+            ]
+            raise ConfigError(
+                f"unknown setting(s) for provider fcp: {', '.join(unknown)}",
+                suggestions=tips or [f"valid keys: {', '.join(sorted(_KEYS))}"],
+            )
+        values = dict(settings)
+        try:
+            keys = values.get("ssh_keys", ())
+            values["ssh_keys"] = tuple([keys] if isinstance(keys, str) else keys)
+            for key in ("ssh_key_path", "sandbox_dir"):
+                if values.get(key) is not None:
+                    values[key] = Path(str(values[key])).expanduser()
+            for key in ("catalog_ttl_s", "poll_interval_s", "exit_grace_s", "timeout_s"):
+                if key in values:
+                    values[key] = float(values[key])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"invalid setting for provider fcp: {exc}",
+                suggestions=["numbers for *_s keys, a list for ssh_keys, paths for *_path/_dir"],
+            ) from None
+        made = cls(**values)
+        if made.remote_host not in ("ssh", "sandbox"):
+            raise ConfigError(
+                f"providers.fcp.remote_host must be 'ssh' or 'sandbox', got {made.remote_host!r}",
+                suggestions=["ssh reaches real instances; sandbox is for the FCP emulator"],
+            )
+        if made.remote_host == "sandbox" and made.sandbox_dir is None:
+            raise ConfigError(
+                "providers.fcp.remote_host=sandbox needs providers.fcp.sandbox_dir",
+                suggestions=["the emulator prints its instances directory when it starts"],
+            )
+        return made
+
+    def secret(self) -> str:
+        """The API key's value, checked; raises AuthenticationError saying where to set it."""
+        key = self.api_key
+        value = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+        if not value:
+            raise AuthenticationError("no API key for provider fcp", suggestions=[KEY_HINT])
+        if not _KEY.match(str(value)):
+            raise AuthenticationError(
+                "the fcp API key is malformed: keys look like fkey_ followed by at least 20 "
+                "letters and digits",
+                suggestions=[KEY_HINT],
+            )
+        return str(value)

@@ -1,0 +1,549 @@
+"""The Hyperstack provider: one on-demand VM per task, its startup script as ``user_data``.
+
+Life of a task::
+
+    prepare   flavors + pricebook + stock -> the cheapest flavor in stock (errors say what exists)
+    submit    environment and keypair (created once, idempotent); the VM's name is recorded in
+              the store, then the VM is created, unless one with that name exists already
+    status    one list call for every task; ACTIVE with a floating IP = reachable; the workload's
+              exit code is read over the remote-host seam; a finished task's log is kept in
+              FLOW_HOME and its VM deleted (auto_terminate)
+    cancel    DELETE the VM and wait until it answers 404
+
+Persistent instances (hibernate when idle, wake on submit) build on the same pieces: the VM's
+name (:func:`vm_name`), :meth:`HyperstackProvider.find_vms` and the API's lifecycle actions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.errors import FlowError, ProviderError, StoreError, TaskNotFoundError, TimeoutError
+from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus
+from flowlib.providers.base import Capabilities, Feature, TaskState
+from flowlib.providers.hyperstack._api import HyperstackApi, Json
+from flowlib.providers.hyperstack._offers import FlavorOffer, choose, matching, to_offers
+from flowlib.providers.hyperstack._settings import HyperstackSettings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from flowlib.catalog import Offer
+    from flowlib.core.hosts import HostFactory, RemoteHost
+    from flowlib.core.store import TaskRecord
+
+__all__ = ["USER_DATA_LIMIT", "VM_PREFIX", "HyperstackProvider", "vm_name"]
+
+VM_PREFIX = "flowlib-"
+USER_DATA_LIMIT = 65_535
+TASK_LOG = "/var/log/flow/task.log"
+EXIT_CODE = "/var/run/flow/exit_code"
+STARTED = "/var/run/flow/started"
+MESSAGE = "/var/run/flow/message"
+SSH_RULE = {
+    "direction": "ingress",
+    "ethertype": "IPv4",
+    "protocol": "tcp",
+    "remote_ip_prefix": "0.0.0.0/0",
+    "port_range_min": 22,
+    "port_range_max": 22,
+}
+_PENDING = frozenset({"CREATING", "BUILD"})
+_CREATE_ATTEMPTS = 3
+
+
+def vm_name(task_id: str) -> str:
+    """The VM of a task: found again by this name after a crash or an ambiguous create."""
+    return f"{VM_PREFIX}{task_id}"
+
+
+class HyperstackProvider:
+    name = "hyperstack"
+
+    def __init__(
+        self,
+        settings: HyperstackSettings,
+        home: Path,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        host_factory: HostFactory | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.settings = settings
+        self.home = Path(home)
+        self.clock = clock
+        self.api = HyperstackApi(settings, transport=transport, sleep=clock.sleep)
+        self.poll_interval_s = settings.poll_interval_s
+        self._host_factory = host_factory
+        self._environments: dict[str, str] = {}  # region -> environment name
+        self._keypairs: dict[str, str] = {}  # environment -> keypair name
+        self._key_path: Path | None = None
+
+    # -- what this provider can do -------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            {
+                Feature.SPOT: "Hyperstack rents on-demand VMs; there is no spot market",
+                Feature.MULTI_NODE: "one VM per task on hyperstack for now (num_instances=1)",
+                Feature.VOLUMES: "Hyperstack volumes are not attached by flowlib yet",
+                Feature.DATA_MOUNTS: "data mounts are not available on hyperstack yet",
+                Feature.CONTAINER_IMAGE: "`image` is not run on hyperstack yet (no Docker set-up)",
+                Feature.HIBERNATE: "persistent, hibernating instances are not available yet",
+            }
+        )
+
+    def _flavor_offers(self, region: str | None = None) -> list[FlavorOffer]:
+        return to_offers(self.api.flavors(region), self.api.pricebook(), self.api.stock())
+
+    def offers(self, config: TaskConfig) -> list[Offer]:
+        region = config.region or self.settings.region
+        found = matching(self._flavor_offers(region), config, self.settings.instance_type)
+        return [f.offer for f in found if f.in_stock]
+
+    def choose(self, config: TaskConfig) -> FlavorOffer:
+        region = config.region or self.settings.region
+        return choose(self._flavor_offers(), config, region, self.settings.instance_type)
+
+    def prepare(self, config: TaskConfig) -> TaskConfig:
+        chosen = self.choose(config)
+        return config.model_copy(update={"region": chosen.region})
+
+    # -- submit ----------------------------------------------------------------------------
+    def submit(self, record: TaskRecord) -> dict[str, Any]:
+        config = record.config
+        chosen = self.choose(config)
+        environment = self.environment(chosen.region)
+        key_name = self.keypair(environment)
+        name = vm_name(record.task_id)
+        data: dict[str, Any] = {
+            "vm_name": name,
+            "region": chosen.region,
+            "flavor": chosen.flavor,
+            "environment": environment,
+            "price_per_hour": chosen.offer.price_per_hour,
+        }
+        body = {
+            "name": name,
+            "environment_name": environment,
+            "flavor_name": chosen.flavor,
+            "image_name": self.settings.image,
+            "key_name": key_name,
+            "count": 1,
+            "assign_floating_ip": True,
+            "user_data": self._user_data(record),
+            "labels": ["flowlib"],
+            "security_rules": [SSH_RULE],
+        }
+        self._record_intent(record, data)
+        vm = self.create_vm(name, body)
+        return {**data, "vm_id": vm["id"]}
+
+    def _user_data(self, record: TaskRecord) -> str:
+        from flowlib.core.startup import ScriptContext, build_script, fit_script
+
+        config = record.config
+        code = None
+        if config.upload_code:
+            from flowlib.core.packaging import package_directory
+
+            code = package_directory(Path(config.code_dir or Path.cwd())).data
+        script = build_script(ScriptContext(task_id=record.task_id, config=config, code=code))
+        return fit_script(script, USER_DATA_LIMIT)
+
+    def _record_intent(self, record: TaskRecord, data: dict[str, Any]) -> None:
+        """The VM's name goes into the store before the VM exists: a crash after the create
+        leaves a record that finds (and releases) it."""
+        from flowlib.core.store import TaskStore
+
+        try:
+            with TaskStore.at_home(self.home) as store:
+                store.update(record.task_id, provider_data={**record.provider_data, **data})
+        except TaskNotFoundError:
+            pass  # the engine keeps its store elsewhere; the name still derives from the id
+        except StoreError as exc:
+            raise ProviderError(
+                f"cannot record task {record.task_id} before creating its VM: {exc.message}",
+                suggestions=exc.suggestions,
+                provider="hyperstack",
+            ) from exc
+
+    def create_vm(self, name: str, body: Json) -> Json:
+        """Create the VM called ``name`` exactly once: a VM of that name is adopted, and a
+        create whose answer was lost is looked up by name before it is sent again."""
+        from flowlib.core.http import AmbiguousRequestError
+
+        for _ in range(_CREATE_ATTEMPTS):
+            existing = self.find_vms(name)
+            if existing:
+                return self._keep_one(existing)
+            try:
+                return self.api.create_vm(body)[0]
+            except AmbiguousRequestError:
+                continue
+        existing = self.find_vms(name)
+        if existing:
+            return self._keep_one(existing)
+        raise ProviderError(
+            f"hyperstack did not confirm creating VM {name} after {_CREATE_ATTEMPTS} tries, "
+            "and no VM of that name exists",
+            suggestions=["the API may be failing: try again in a few minutes"],
+            provider="hyperstack",
+        )
+
+    def find_vms(self, name: str) -> list[Json]:
+        """Live VMs called exactly ``name``, oldest first."""
+        return sorted((v for v in self.api.vms(search=name) if v.get("name") == name), key=_id)
+
+    def _keep_one(self, vms: list[Json]) -> Json:
+        for extra in vms[1:]:  # never two VMs for one task: the newer ones go
+            self.api.delete_vm(_id(extra))
+        return vms[0]
+
+    def environment(self, region: str) -> str:
+        """flowlib's environment in ``region``, created on first use."""
+        if region in self._environments:
+            return self._environments[region]
+        from flowlib.errors import APIError, ConfigError
+
+        name = self.settings.environment or f"flowlib-{region.lower()}"
+        for attempt in range(2):
+            found = [e for e in self.api.environments() if e.get("name") == name]
+            if found:
+                if found[0].get("region") != region:
+                    raise ConfigError(
+                        f"hyperstack environment {name} is in {found[0].get('region')}, "
+                        f"not {region}",
+                        suggestions=["unset providers.hyperstack.environment, or pick its region"],
+                        provider="hyperstack",
+                    )
+                break
+            try:
+                self.api.create_environment(name, region)
+                break
+            except APIError as exc:
+                if exc.status_code != 409 or attempt:  # 409: created meanwhile; look again
+                    raise
+        self._environments[region] = name
+        return name
+
+    def keypair(self, environment: str) -> str:
+        """The keypair holding flowlib's public key in ``environment``, imported on first use
+        (named after the key's hash, so a different key gets its own keypair)."""
+        if environment in self._keypairs:
+            return self._keypairs[environment]
+        from flowlib.errors import APIError
+
+        public = self.public_key()
+        digest = hashlib.sha256(public.split()[1].encode()).hexdigest()[:10]
+        name = f"flowlib-{digest}"
+        for attempt in range(2):
+            listed = self.api.keypairs()
+            if any(_in(k, name, environment) for k in listed):
+                break
+            try:
+                self.api.import_keypair(name, environment, public)
+                break
+            except APIError as exc:
+                if exc.status_code != 409 or attempt:
+                    raise
+        self._keypairs[environment] = name
+        return name
+
+    def public_key(self) -> str:
+        path = self.settings.ssh_key_path
+        if path is not None:
+            self._key_path = Path(path).expanduser()
+            public = self._key_path.with_name(self._key_path.name + ".pub")
+            try:
+                return public.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ProviderError(
+                    f"cannot read the public key {public}: {exc.strerror}",
+                    suggestions=[f"put the public half of {self._key_path} next to it"],
+                    provider="hyperstack",
+                ) from exc
+        from flowlib.core.ssh import ensure_key_pair
+
+        pair = ensure_key_pair(self.home)
+        self._key_path = pair.private_key
+        return pair.public_key
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
+        listed = self.api.vms(search=VM_PREFIX)
+        by_id = {_id(v): v for v in listed}
+        by_name: dict[str, Json] = {}
+        for item in listed:
+            by_name.setdefault(str(item.get("name")), item)
+        states = {}
+        for record in records:
+            vm_id = record.provider_data.get("vm_id")
+            found = by_id.get(int(vm_id)) if vm_id is not None else None
+            found = found or by_name.get(vm_name(record.task_id))
+            states[record.task_id] = self._state(record, found)
+        return states
+
+    def _state(self, record: TaskRecord, vm: Json | None) -> TaskState:
+        data = record.provider_data
+        if vm is None:
+            if data.get("exit_code") is not None:
+                return _finished(record, int(data["exit_code"]), "released")
+            if record.cancel_requested:
+                return TaskState(TaskStatus.CANCELLED, None, "deleted", "cancelled by user")
+            if data.get("vm_id") is None:
+                return TaskState(TaskStatus.PENDING, provider_state="submitting")
+            return TaskState(
+                TaskStatus.FAILED,
+                None,
+                "deleted",
+                "the VM was deleted before the task reported an exit code",
+                completed_at=_now(),
+            )
+        raw = str(vm.get("status"))
+        if raw in _PENDING:
+            return TaskState(TaskStatus.PENDING, provider_state=raw)
+        if raw == "ERROR":
+            return TaskState(
+                TaskStatus.FAILED, None, raw, "the VM failed (status ERROR)", completed_at=_now()
+            )
+        if raw == "DELETING":
+            status = TaskStatus.CANCELLED if record.cancel_requested else TaskStatus.FAILED
+            return TaskState(status, None, raw, "the VM is being deleted", completed_at=_now())
+        if raw != "ACTIVE":  # stopped, hibernated, on their way: the machine is still held
+            return TaskState(TaskStatus.RUNNING, provider_state=raw, message=f"the VM is {raw}")
+        host = self._host(vm)
+        if host is None:
+            return TaskState(TaskStatus.PENDING, provider_state="ACTIVE, waiting for its IP")
+        try:
+            code = _int(host.read_file(EXIT_CODE))
+            started = host.read_file(STARTED) if code is None else b"1"
+        except FlowError:
+            return TaskState(TaskStatus.PENDING, provider_state="booting (not reachable yet)")
+        if code is None:
+            if started is None:
+                return TaskState(TaskStatus.PENDING, provider_state="booting")
+            return TaskState(TaskStatus.RUNNING, provider_state=raw, started_at=_epoch(started))
+        message = host.read_file(MESSAGE)
+        self._keep_log(record, host)
+        released = record.config.auto_terminate
+        if released:
+            self.api.delete_vm(_id(vm))
+        state = _finished(record, code, "released" if released else "exited")
+        state.message = message.decode("utf-8", "replace").strip() if message else state.message
+        state.provider_data = {"exit_code": code, "released": released}
+        return state
+
+    def _host(self, vm: Json) -> RemoteHost | None:
+        ip = vm.get("floating_ip")
+        if vm.get("status") != "ACTIVE" or not ip:
+            return None
+        from flowlib.core.hosts import HostAddress
+
+        if self._key_path is None and self.settings.remote_host == "ssh":
+            self.public_key()
+        address = HostAddress(
+            host=str(ip),
+            user=self.settings.ssh_user,
+            key_path=str(self._key_path) if self._key_path else None,
+            instance_id=str(vm["id"]),
+        )
+        return self._hosts()(address)
+
+    def _hosts(self) -> HostFactory:
+        if self._host_factory is None:
+            if self.settings.remote_host == "sandbox":
+                from flowlib.core.hosts import sandbox_factory
+
+                base = self.settings.sandbox_dir
+                assert base is not None  # checked with the settings
+                self._host_factory = sandbox_factory(lambda a: Path(base) / a.instance_id)
+            else:
+                from flowlib.core.ssh import ssh_factory
+
+                self._host_factory = ssh_factory(self.home, clock=self.clock)
+        return self._host_factory
+
+    # -- logs ------------------------------------------------------------------------------
+    def _log_copy(self, task_id: str) -> Path:
+        return self.home / "hyperstack" / "logs" / f"{task_id}.log"
+
+    def _keep_log(self, record: TaskRecord, host: RemoteHost) -> None:
+        """Copy the task's log home before its VM goes."""
+        data = host.read_file(TASK_LOG)
+        if data is None:
+            return
+        path = self._log_copy(record.task_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_bytes(data)
+
+    def _log_bytes(self, record: TaskRecord) -> bytes:
+        vm = self._vm_of(record)
+        host = self._host(vm) if vm is not None else None
+        if host is not None:
+            try:
+                return host.read_file(TASK_LOG) or b""
+            except FlowError:
+                pass
+        path = self._log_copy(record.task_id)
+        return path.read_bytes() if path.exists() else b""
+
+    def logs(
+        self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
+    ) -> Iterator[str]:
+        if not follow:
+            lines = self._log_bytes(record).decode("utf-8", "replace").splitlines()
+            return iter(lines if tail is None else lines[-tail:] if tail > 0 else [])
+        return self._follow(record, tail)
+
+    def _follow(self, record: TaskRecord, tail: int | None) -> Iterator[str]:
+        host: RemoteHost | None = None
+        vm: Json | None = None
+        position = 0
+        pending = b""
+        first = True
+        while True:
+            if host is None:
+                vm = self._vm_of(record)
+                host = self._host(vm) if vm is not None else None
+            data: bytes | None = None
+            done = False
+            if host is not None:
+                try:
+                    done = host.read_file(EXIT_CODE) is not None
+                    data = host.read_file(TASK_LOG)
+                except FlowError:
+                    host = None
+            if host is None and (vm is None or vm.get("status") not in ("ACTIVE", *_PENDING)):
+                path = self._log_copy(record.task_id)  # the VM is gone: its kept log, if any
+                data, done = (path.read_bytes() if path.exists() else b""), True
+            if data is not None:
+                if first and tail is not None:  # start with the last `tail` complete lines
+                    complete = data[: data.rfind(b"\n") + 1]
+                    lines = complete.decode("utf-8", "replace").splitlines()
+                    yield from lines[-tail:] if tail > 0 else []
+                    position = len(complete)
+                first = False
+                chunk, position = data[position:], len(data)
+                pending += chunk
+                *complete_lines, pending = pending.split(b"\n")
+                for line in complete_lines:
+                    yield line.decode("utf-8", "replace")
+            if done:
+                if pending:
+                    yield pending.decode("utf-8", "replace")
+                return
+            self.clock.sleep(min(self.poll_interval_s, 1.0))
+
+    def _vm_of(self, record: TaskRecord) -> Json | None:
+        vm_id = record.provider_data.get("vm_id")
+        if vm_id is not None:
+            return self.api.vm(int(vm_id))
+        found = self.find_vms(vm_name(record.task_id))
+        return found[0] if found else None
+
+    # -- cancel ----------------------------------------------------------------------------
+    def cancel(self, record: TaskRecord) -> None:
+        """Delete the task's VM(s) and wait until the API answers 404 for each."""
+        ids = [_id(v) for v in self.find_vms(vm_name(record.task_id))]
+        recorded = record.provider_data.get("vm_id")
+        if recorded is not None and int(recorded) not in ids:
+            ids.append(int(recorded))
+        for vm_id in ids:
+            vm = self.api.vm(vm_id)
+            host = self._host(vm) if vm is not None else None
+            if host is not None:
+                with contextlib.suppress(FlowError):
+                    self._keep_log(record, host)
+            self.api.delete_vm(vm_id)
+        deadline = self.clock.monotonic() + self.settings.delete_timeout_s
+        for vm_id in ids:
+            while self.api.vm(vm_id) is not None:
+                if self.clock.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"hyperstack VM {vm_id} of task {record.task_id} is still not deleted "
+                        f"after {self.settings.delete_timeout_s:g} s",
+                        suggestions=[f"run `flow cancel {record.task_id}` again"],
+                        provider="hyperstack",
+                        task_id=record.task_id,
+                    )
+                self.clock.sleep(min(self.poll_interval_s, 2.0))
+
+    # -- machines --------------------------------------------------------------------------
+    def instances(self, record: TaskRecord) -> list[Instance]:
+        vm = self._vm_of(record)
+        if vm is None:
+            return []
+        raw = str(vm.get("status"))
+        status = {
+            "ACTIVE": InstanceStatus.RUNNING,
+            "SHUTOFF": InstanceStatus.STOPPED,
+            "HIBERNATED": InstanceStatus.STOPPED,
+            "DELETING": InstanceStatus.TERMINATED,
+            "ERROR": InstanceStatus.TERMINATED,
+        }.get(raw, InstanceStatus.PENDING)
+        flavor = vm.get("flavor") or {}
+        environment = vm.get("environment") or {}
+        return [
+            Instance(
+                instance_id=str(vm["id"]),
+                status=status,
+                instance_type=flavor.get("name"),
+                region=environment.get("region"),
+                public_ip=vm.get("floating_ip"),
+                private_ip=vm.get("fixed_ip"),
+                created_at=record.created_at,
+                ssh_host=vm.get("floating_ip"),
+                ssh_user=self.settings.ssh_user,
+            )
+        ]
+
+    def ssh(self, record: TaskRecord, command: str | None = None, node: int = 0) -> int:
+        vm = self._vm_of(record)
+        host = self._host(vm) if vm is not None else None
+        if host is None:
+            state = vm.get("status") if vm is not None else "gone"
+            raise ProviderError(
+                f"task {record.task_id}'s VM is not reachable (it is {state})",
+                suggestions=["wait until the task is running", "`flow status` shows its state"],
+                provider="hyperstack",
+            )
+        return host.interactive(command)
+
+
+def _finished(record: TaskRecord, code: int, provider_state: str) -> TaskState:
+    if record.cancel_requested:
+        return TaskState(TaskStatus.CANCELLED, code, provider_state, "cancelled by user")
+    status = TaskStatus.COMPLETED if code == 0 else TaskStatus.FAILED
+    return TaskState(status, code, provider_state, None, completed_at=_now())
+
+
+def _id(vm: Json) -> int:
+    return int(vm["id"])
+
+
+def _in(keypair: Json, name: str, environment: str) -> bool:
+    env = keypair.get("environment") or {}
+    return keypair.get("name") == name and env.get("name") == environment
+
+
+def _int(data: bytes | None) -> int | None:
+    try:
+        return int(data.decode().strip()) if data else None
+    except ValueError:
+        return None
+
+
+def _epoch(data: bytes | None) -> datetime | None:
+    value = _int(data)
+    return datetime.fromtimestamp(value, timezone.utc) if value and value > 1 else None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

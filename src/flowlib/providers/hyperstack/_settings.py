@@ -1,0 +1,87 @@
+"""The ``hyperstack`` provider's settings: the ``providers.hyperstack`` config section over the
+top-level keys.
+
+Every key, its default and what it is for::
+
+    api_key         FLOW_API_KEY, or providers.hyperstack.api_key; sent as the `api_key` header
+    api_url         https://infrahub-api.nexgencloud.com/v1
+    region          CANADA-1 | NORWAY-1 | US-1 (default: the cheapest region with stock)
+    instance_type   used when a task names none (default: the cheapest GPU flavor in stock)
+    image           the OS image of new VMs (Ubuntu Server 22.04 LTS R535 CUDA 12.2)
+    environment     the environment flowlib creates and uses per region (flowlib-<region>)
+    ssh_key_path    the private key to log in with (default: FLOW_HOME/ssh/id_ed25519, made once)
+    ssh_user        ubuntu
+    remote_host     ssh (production: OpenSSH) | sandbox (the emulator's VMs)
+    sandbox_dir     with remote_host=sandbox: the directory holding one root per VM id
+    poll_interval_s how often `wait` asks the API at most (5)
+    delete_timeout_s how long a cancel waits for the VM to be gone (600)
+    timeout_s       HTTP timeout (30)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from flowlib.errors import ConfigError
+
+__all__ = ["DEFAULT_API_URL", "DEFAULT_IMAGE", "KEY_HINT", "HyperstackSettings", "load_settings"]
+
+DEFAULT_API_URL = "https://infrahub-api.nexgencloud.com/v1"
+DEFAULT_IMAGE = "Ubuntu Server 22.04 LTS R535 CUDA 12.2"
+KEY_HINT = (
+    "set FLOW_API_KEY to your Hyperstack API key (flowlib sends it in the `api_key` header), "
+    "or providers.hyperstack.api_key in ~/.flow/config.yaml"
+)
+_IGNORED = frozenset({"project"})  # top-level keys other providers use
+
+
+class HyperstackSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = None
+    api_url: str = DEFAULT_API_URL
+    region: str | None = None
+    instance_type: str | None = None
+    image: str = DEFAULT_IMAGE
+    environment: str | None = None
+    ssh_key_path: Path | None = None
+    ssh_user: str = "ubuntu"
+    remote_host: Literal["ssh", "sandbox"] = "ssh"
+    sandbox_dir: Path | None = None
+    poll_interval_s: float = 5.0
+    delete_timeout_s: float = 600.0
+    timeout_s: float = 30.0
+
+
+def load_settings(raw: Mapping[str, Any]) -> HyperstackSettings:
+    """The settings from a config section; unknown or invalid keys are a ConfigError."""
+    data = {k: v for k, v in raw.items() if k not in _IGNORED}
+    try:
+        settings = HyperstackSettings.model_validate(data)
+    except ValidationError as exc:
+        import difflib
+
+        problems, tips = [], []
+        fields = list(HyperstackSettings.model_fields)
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{where}: {err['msg']}")
+            close = difflib.get_close_matches(where, fields, n=1)
+            if err["type"] == "extra_forbidden" and close:
+                tips.append(f"did you mean '{close[0]}'?")
+        raise ConfigError(
+            "invalid providers.hyperstack settings: " + "; ".join(problems),
+            suggestions=tips or [f"valid keys: {', '.join(sorted(fields))}"],
+            provider="hyperstack",
+        ) from None
+    if settings.remote_host == "sandbox" and settings.sandbox_dir is None:
+        raise ConfigError(
+            "providers.hyperstack.remote_host is 'sandbox' but sandbox_dir is not set",
+            suggestions=["set sandbox_dir to the emulator's instances directory"],
+            provider="hyperstack",
+        )
+    return settings

@@ -1,0 +1,475 @@
+"""The resource governor of the local provider: a task starts only when this machine can take it.
+
+Before a local task's startup script runs, the governor checks free RAM and, for a task that asks
+for GPUs, each NVIDIA GPU's free memory and temperature (``nvidia-smi``, through the
+:class:`~flowlib.core.seams.CommandRunner` seam). It gives the task the GPUs with the most free
+memory (``CUDA_VISIBLE_DEVICES``), or keeps it PENDING with the reason in its message. A request
+that can never be met (more GPUs than the machine has, a threshold above the hardware) is refused
+at submit with a :class:`~flowlib.errors.CapacityError`.
+
+``max_parallel`` bounds how many local tasks run at once, first come first served, across every
+process on the machine: each ``flow run`` is its own process, so the queue lives in
+``FLOW_HOME/governor/``:
+
+    queue/<ns>-<task_id>    a ticket per waiting task, named in submit order; its waiter holds
+                            an exclusive ``flock`` on it (taken before the ticket is visible)
+    slots/slot-<i>.lock     one per running task: held by its startup script and workload
+    mutex.lock              serialises the look at the queue (held for milliseconds)
+
+Every claim is an ``flock`` held by a live process, so a crash (kill -9, reboot) releases it by
+itself: a ticket nobody holds is a dead waiter's and is removed; a slot nobody holds is free.
+Only the oldest live ticket may start (strict FIFO). The waiter is a small Python process that
+replaces itself with ``bash startup.sh`` (same pid, same session) once it may start, keeping the
+slot's descriptor open across the ``exec``, so the slot is held exactly as long as the task runs.
+
+Standard library only (plus flowlib's seams and errors): the waiter starts quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowlib.core.seams import CommandRunner
+
+__all__ = [
+    "QUERY",
+    "Decision",
+    "GovernorSettings",
+    "GpuReading",
+    "Queue",
+    "Request",
+    "decide",
+    "impossible",
+    "parse_readings",
+    "read_gpus",
+]
+
+QUERY = [
+    "nvidia-smi",
+    "--query-gpu=index,name,memory.total,memory.free,temperature.gpu,utilization.gpu",
+    "--format=csv,noheader,nounits",
+]
+QUEUED_FILE = "queued"  # in the task directory: why the task waits (deleted when it starts)
+SPEC_FILE = "governor.json"
+
+
+@dataclass(frozen=True)
+class GovernorSettings:
+    """Thresholds, from the ``providers.local`` config section.
+
+    ``max_parallel``: local tasks running at once (None: no bound). ``min_free_ram_mb``: free RAM
+    (MemAvailable) a task needs to start (None: not checked). ``min_free_vram_mb`` and
+    ``max_gpu_temp_c``: what a GPU must have to be given to a task that asks for GPUs.
+    ``poll_s``: how often a waiting task looks again.
+    """
+
+    max_parallel: int | None = None
+    min_free_ram_mb: int | None = None
+    min_free_vram_mb: int = 2500
+    max_gpu_temp_c: int = 85
+    poll_s: float = 2.0
+
+    KEYS = ("max_parallel", "min_free_ram_mb", "min_free_vram_mb", "max_gpu_temp_c", "poll_s")
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> GovernorSettings:
+        """Read the governor's keys of a provider section; a wrong value is a ConfigError."""
+        values: dict[str, Any] = {}
+        for key in cls.KEYS:
+            value = settings.get(key)
+            if value is None:
+                continue
+            number = _number(value)
+            whole = key != "poll_s"
+            if number is None or number <= 0 or (whole and not float(number).is_integer()):
+                from flowlib.errors import ConfigError
+
+                kind = "a whole number" if whole else "a number of seconds"
+                raise ConfigError(
+                    f"providers.local.{key} must be {kind} above 0, got {value!r}",
+                    suggestions=[f"set providers.local.{key} in ~/.flow/config.yaml, e.g. 2"],
+                )
+            values[key] = int(number) if whole else float(number)
+        return cls(**values)
+
+    def active(self, request: Request) -> bool:
+        """Whether a task needs the governor at all (else it starts at once, as before)."""
+        return bool(self.max_parallel or self.min_free_ram_mb or request.gpus)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a task asks of this machine: ``gpus`` GPUs (0: none asked for)."""
+
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """One GPU as ``nvidia-smi`` sees it now (None: the driver does not report the value)."""
+
+    index: int
+    name: str
+    memory_total_mb: int
+    memory_free_mb: int | None
+    temperature_c: int | None
+    utilization_pct: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Start now (on ``gpus``), or wait (``reason`` says why, shown in the task's message)."""
+
+    start: bool
+    gpus: tuple[int, ...] = ()
+    reason: str | None = None
+
+
+def parse_readings(text: str) -> list[GpuReading]:
+    """``nvidia-smi --query-gpu=...`` (see :data:`QUERY`) output as readings; rows it cannot read
+    are skipped, and ``[N/A]`` / ``[Not Supported]`` values are None."""
+    readings = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 5 or not parts[0].isdigit():
+            continue
+        total = _int(parts[2])
+        if total is None:
+            continue
+        readings.append(
+            GpuReading(
+                index=int(parts[0]),
+                name=parts[1],
+                memory_total_mb=total,
+                memory_free_mb=_int(parts[3]),
+                temperature_c=_int(parts[4]),
+                utilization_pct=_int(parts[5]) if len(parts) > 5 else None,
+            )
+        )
+    return readings
+
+
+def read_gpus(runner: CommandRunner) -> list[GpuReading]:
+    """This machine's NVIDIA GPUs now; empty without ``nvidia-smi`` or when it fails."""
+    try:
+        result = runner.run(QUERY, timeout=20)
+    except Exception:  # no nvidia-smi, or a broken driver: "no GPU", never a crash
+        return []
+    return parse_readings(result.stdout) if result.returncode == 0 else []
+
+
+def impossible(
+    request: Request,
+    settings: GovernorSettings,
+    gpus: Sequence[GpuReading],
+    total_ram_mb: int | None,
+) -> str | None:
+    """Why ``request`` can never start on this machine, or None if it may one day."""
+    if settings.min_free_ram_mb and total_ram_mb and settings.min_free_ram_mb > total_ram_mb:
+        return (
+            f"min_free_ram_mb is {settings.min_free_ram_mb} MB but this machine has "
+            f"{total_ram_mb} MB of RAM in all"
+        )
+    if not request.gpus:
+        return None
+    if request.gpus > len(gpus):
+        have = f"{len(gpus)} NVIDIA GPU{'s' if len(gpus) != 1 else ''}" if gpus else "no GPU"
+        return f"the task asks for {request.gpus} GPU(s) and this machine has {have}"
+    big_enough = [g for g in gpus if g.memory_total_mb >= settings.min_free_vram_mb]
+    if len(big_enough) < request.gpus:
+        largest = max(g.memory_total_mb for g in gpus)
+        return (
+            f"min_free_vram_mb is {settings.min_free_vram_mb} MB but the largest GPU here has "
+            f"{largest} MB in all"
+        )
+    return None
+
+
+def decide(
+    request: Request,
+    settings: GovernorSettings,
+    gpus: Sequence[GpuReading],
+    free_ram_mb: int | None,
+) -> Decision:
+    """May the task start now, and on which GPUs (those with the most free memory)?"""
+    low = settings.min_free_ram_mb
+    if low and free_ram_mb is not None and free_ram_mb < low:
+        return Decision(
+            False,
+            reason=f"waiting for memory: {free_ram_mb} MB RAM free, the task needs "
+            f"{low} MB (min_free_ram_mb)",
+        )
+    if not request.gpus:
+        return Decision(True)
+    usable, why = [], []
+    for g in gpus:
+        if g.memory_free_mb is not None and g.memory_free_mb < settings.min_free_vram_mb:
+            why.append(
+                f"GPU {g.index}: {g.memory_free_mb} MB free < {settings.min_free_vram_mb} MB"
+            )
+        elif g.temperature_c is not None and g.temperature_c > settings.max_gpu_temp_c:
+            why.append(f"GPU {g.index}: {g.temperature_c} C > {settings.max_gpu_temp_c} C")
+        else:
+            usable.append(g)
+    if len(usable) < request.gpus:
+        wanted = f"{request.gpus} GPU{'s' if request.gpus > 1 else ''}"
+        return Decision(False, reason=f"waiting for {wanted}: " + "; ".join(why))
+    usable.sort(key=lambda g: (-(g.memory_free_mb or 0), g.index))
+    return Decision(True, gpus=tuple(sorted(g.index for g in usable[: request.gpus])))
+
+
+def request_of(config: Any, local_gpus: Sequence[Any] = ()) -> Request:
+    """The GPUs a TaskConfig asks for: the count of ``instance_type`` (``2xa100`` -> 2), or 1
+    for ``min_gpu_memory_gb``; none when it names no hardware."""
+    if config.instance_type is None:
+        return Request(1 if config.min_gpu_memory_gb is not None else 0)
+    from flowlib.catalog import parse_instance_type
+
+    wanted = parse_instance_type(config.instance_type)
+    return Request(wanted.count or 1)
+
+
+def free_ram_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    return _meminfo(meminfo, "MemAvailable:")
+
+
+def total_ram_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    return _meminfo(meminfo, "MemTotal:")
+
+
+def _meminfo(path: Path, key: str) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+# -- the queue, shared by every process on this machine ------------------------------------
+@dataclass
+class Queue:
+    """The FIFO queue and run slots under ``FLOW_HOME/governor`` (see the module docstring)."""
+
+    root: Path
+    tickets: Path = field(init=False)
+    slots: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tickets = self.root / "queue"
+        self.slots = self.root / "slots"
+        for d in (self.tickets, self.slots):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def enqueue(self, task_id: str) -> tuple[str, int]:
+        """Take a ticket for ``task_id``: its name and the descriptor that holds its lock (pass
+        it to the waiter, then close it here). The lock is taken before the ticket is visible."""
+        name = f"{time.time_ns():020d}-{task_id}"
+        tmp = self.root / f".{name}.tmp"
+        fd = os.open(tmp, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(tmp, self.tickets / name)
+        return name, fd
+
+    @contextlib.contextmanager
+    def _mutex(self) -> Any:
+        fd = os.open(self.root / "mutex.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the lock
+
+    def waiting(self) -> list[str]:
+        """Live tickets, oldest first; dead waiters' tickets are removed on the way."""
+        alive = []
+        for name in sorted(os.listdir(self.tickets)):
+            path = self.tickets / name
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                alive.append(name)  # a live waiter holds it
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # nobody holds it: its waiter is gone
+            finally:
+                os.close(fd)
+        return alive
+
+    def running(self, max_parallel: int) -> int:
+        """How many of the ``max_parallel`` slots are held now."""
+        held = 0
+        for i in range(max_parallel):
+            fd = self._try_slot(i)
+            if fd is None:
+                held += 1
+            else:
+                os.close(fd)
+        return held
+
+    def _try_slot(self, i: int) -> int | None:
+        fd = os.open(self.slots / f"slot-{i}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def take_slot(self, max_parallel: int | None) -> int | None:
+        """A free slot's locked descriptor (-1 with no bound), or None when all are held."""
+        if not max_parallel:
+            return -1
+        for i in range(max_parallel):
+            fd = self._try_slot(i)
+            if fd is not None:
+                return fd
+        return None
+
+    def turn(
+        self,
+        ticket: str,
+        settings: GovernorSettings,
+        check: Any,
+    ) -> tuple[Decision, int | None]:
+        """One look: may ``ticket`` start now? Returns the decision and, when it starts, the
+        slot's descriptor (its ticket is then removed)."""
+        with self._mutex():
+            alive = self.waiting()
+            if ticket not in alive:
+                alive.append(ticket)  # ours, whatever happened to the file
+            ahead = alive.index(ticket)
+            if ahead:
+                plural = "s" if ahead > 1 else ""
+                return Decision(False, reason=f"queued: {ahead} task{plural} ahead (FIFO)"), None
+            slot = self.take_slot(settings.max_parallel)
+            if slot is None:
+                return Decision(
+                    False,
+                    reason=f"queued: {settings.max_parallel} local task(s) already running "
+                    "(max_parallel)",
+                ), None
+            decision: Decision = check()
+            if not decision.start:
+                if slot >= 0:
+                    os.close(slot)
+                return decision, None
+            with contextlib.suppress(FileNotFoundError):
+                (self.tickets / ticket).unlink()
+            return decision, slot
+
+
+# -- the waiter process ---------------------------------------------------------------------
+def write_spec(
+    task_dir: Path,
+    *,
+    home: Path,
+    ticket: str,
+    ticket_fd: int,
+    request: Request,
+    settings: GovernorSettings,
+    script: Path,
+) -> Path:
+    spec = {
+        "home": str(home),
+        "ticket": ticket,
+        "ticket_fd": ticket_fd,
+        "request": asdict(request),
+        "settings": {k: getattr(settings, k) for k in GovernorSettings.KEYS},
+        "script": str(script),
+    }
+    path = task_dir / SPEC_FILE
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def wait_then_exec(spec_path: Path, runner: CommandRunner | None = None) -> None:
+    """The waiter: look until the task may start, then ``exec`` its startup script."""
+    from flowlib.core.seams import SubprocessRunner
+
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    task_dir = spec_path.parent
+    settings = GovernorSettings(**spec["settings"])
+    request = Request(**spec["request"])
+    queue = Queue(Path(spec["home"]) / "governor")
+    runner = runner or SubprocessRunner()
+    shown: str | None = None
+
+    def check() -> Decision:
+        gpus = read_gpus(runner) if request.gpus else []
+        never = impossible(request, settings, gpus, total_ram_mb())
+        if never is not None:
+            _fail(task_dir, f"the local resource governor cannot start this task: {never}")
+        return decide(request, settings, gpus, free_ram_mb())
+
+    while True:
+        decision, slot = queue.turn(spec["ticket"], settings, check)
+        if decision.start:
+            break
+        if decision.reason != shown:
+            shown = decision.reason
+            _write(task_dir / QUEUED_FILE, shown or "queued")
+            print(f"[flow] {shown}", flush=True)
+        time.sleep(settings.poll_s)
+    env = dict(os.environ)
+    if decision.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in decision.gpus)
+        print(f"[flow] starting on GPU {env['CUDA_VISIBLE_DEVICES']}", flush=True)
+    with contextlib.suppress(FileNotFoundError):
+        (task_dir / QUEUED_FILE).unlink()
+    with contextlib.suppress(OSError):
+        os.close(int(spec["ticket_fd"]))
+    if slot is not None and slot >= 0:
+        os.set_inheritable(slot, True)  # the script and workload hold the slot until they end
+    os.execvpe("bash", ["bash", spec["script"]], env)
+
+
+def _fail(task_dir: Path, message: str) -> None:
+    run = task_dir / "root/var/run/flow"
+    run.mkdir(parents=True, exist_ok=True)
+    _write(run / "message", message)
+    _write(run / "exit_code", "1")
+    with contextlib.suppress(FileNotFoundError):
+        (task_dir / QUEUED_FILE).unlink()
+    print(f"[flow] error: {message}", flush=True)
+    sys.exit(1)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
+
+
+if __name__ == "__main__":  # python -m flowlib.providers.local._governor TASK_DIR/governor.json
+    wait_then_exec(Path(sys.argv[1]))

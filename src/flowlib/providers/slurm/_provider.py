@@ -1,0 +1,418 @@
+"""The SLURM provider: a flowlib task is a real batch job on a SLURM cluster.
+
+Each task gets a directory ``<job_dir>/<task_id>/`` on the filesystem the cluster shares::
+
+    job.sbatch        the batch script (directives + run startup.sh under FLOW_ROOT=root/)
+    startup.sh        the same startup script every provider runs (flowlib.core.startup)
+    slurm-<id>.out    the batch job's own output (SLURM's notices, startup messages)
+    root/             FLOW_ROOT: workspace/, var/log/flow/task.log, var/run/flow/exit_code ...
+
+``submit`` writes them and runs ``sbatch --parsable``; the job id goes into the task record.
+``status`` asks ``squeue`` once for every task of the poll and reads the exit-code markers the
+startup script leaves (``sacct`` only for jobs that ended without one). ``logs`` reads
+``task.log``; ``cancel`` is ``scancel``. Commands run here through the command-runner seam, or on
+a login node (``login_host``) through the remote-host seam.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
+from flowlib.errors import CapacityError, ProviderError, ValidationError
+from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus
+from flowlib.providers.base import Capabilities, Feature, TaskState
+from flowlib.providers.slurm import _state
+from flowlib.providers.slurm._cluster import Cluster, Markers
+from flowlib.providers.slurm._render import (
+    SlurmSettings,
+    multi_node,
+    render_array,
+    render_job,
+    resources,
+)
+
+if TYPE_CHECKING:
+    from flowlib.core.store import TaskRecord
+
+__all__ = ["SlurmProvider"]
+
+_UNREACHABLE = re.compile(r"Unable to contact slurm controller|Socket timed out|Connection refused")
+_REJECTED_FOR_SIZE = re.compile(
+    r"Requested node configuration is not available|More processors requested|"
+    r"Memory specification can not be satisfied|Invalid generic resource"
+)
+
+
+class SlurmProvider:
+    """Runs tasks as batch jobs on a SLURM cluster."""
+
+    name = "slurm"
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        settings: SlurmSettings,
+        *,
+        job_dir: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        cancel_wait_s: float = 20.0,
+    ) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self.clock = clock
+        self.cancel_wait_s = cancel_wait_s
+        self.poll_interval_s = settings.poll_interval_s
+        self._job_dir = job_dir or settings.job_dir
+
+    def __repr__(self) -> str:
+        return f"SlurmProvider(on {self.cluster.where}, job_dir={self._job_dir!r})"
+
+    # -- what this provider can do -------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            {
+                Feature.SPOT: "a SLURM cluster has no spot market (use a preemptible QOS)",
+                Feature.VOLUMES: "SLURM jobs use the cluster's shared filesystems, not volumes",
+                Feature.DATA_MOUNTS: "SLURM jobs read data from the cluster's filesystems",
+                Feature.CONTAINER_IMAGE: "container images on SLURM need a site plugin "
+                "(pyxis/enroot) flowlib does not drive yet",
+                Feature.SSH: "reach a running job with `srun --jobid=ID --pty bash` on the cluster",
+                Feature.HIBERNATE: "SLURM jobs cannot be hibernated",
+                Feature.MAX_PRICE: "a SLURM cluster does not bill per hour",
+            }
+        )
+
+    def offers(self, config: TaskConfig) -> list[Any]:
+        return []
+
+    def prepare(self, config: TaskConfig) -> TaskConfig:
+        if config.min_gpu_memory_gb is not None:
+            raise ValidationError(
+                "the SLURM provider needs an instance type (GPU model and count), not "
+                "min_gpu_memory_gb",
+                suggestions=["instance_type='a100' or '4xa100'"],
+                provider="slurm",
+            )
+        resources(config, self.settings)  # fails early on a GPU no partition has
+        return config
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def job_dir(self) -> str:
+        if self._job_dir is None:
+            self._job_dir = f"{self.cluster.home()}/.flow/slurm"
+        return self._job_dir
+
+    def task_dir(self, task_id: str) -> str:
+        return f"{self.job_dir}/{task_id}"
+
+    def _prepare_files(self, record: TaskRecord) -> str:
+        """Write the task's code archive and startup script; return its directory."""
+        config = record.config
+        task_dir = self.task_dir(record.task_id)
+        sha = None
+        if config.upload_code:
+            from pathlib import Path
+
+            from flowlib.core.packaging import package_directory
+
+            archive = package_directory(Path(config.code_dir or Path.cwd()))
+            self.cluster.write(f"{task_dir}/root/{CODE_ARCHIVE}", archive.data, mode=0o600)
+            sha = archive.sha256
+        else:
+            self.cluster.write(f"{task_dir}/root/var/lib/flow/.keep", b"")
+        gpus = resources(config, self.settings).gpus_per_node
+        context = ScriptContext(
+            task_id=record.task_id,
+            config=config,
+            code_at_path=config.upload_code,
+            code_sha256=sha,
+            multi_node=multi_node(config, gpus),
+        )
+        self.cluster.write(f"{task_dir}/startup.sh", build_script(context).encode(), mode=0o700)
+        return task_dir
+
+    def submit(self, record: TaskRecord) -> dict[str, Any]:
+        task_dir = self._prepare_files(record)
+        script = render_job(record.task_id, record.config, task_dir, self.settings)
+        self.cluster.write(f"{task_dir}/job.sbatch", script.encode(), mode=0o600)
+        job_id = self._sbatch(f"{task_dir}/job.sbatch")
+        return {"job_id": job_id, "task_dir": task_dir, "cluster": self.cluster.where}
+
+    def submit_array(
+        self, records: Sequence[TaskRecord], *, throttle: int | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Submit many tasks of the same shape as ONE SLURM array job (``--array=0-N%throttle``):
+        SLURM runs at most ``throttle`` at a time. Returns each task's provider data (its job
+        id is ``<array id>_<index>``), keyed by task id."""
+        if not records:
+            return {}
+        tasks = [(i, r.task_id, self._prepare_files(r)) for i, r in enumerate(records)]
+        array_dir = f"{self.job_dir}/array-{records[0].task_id}"
+        script = render_array(tasks, records[0].config, array_dir, self.settings, throttle=throttle)
+        self.cluster.write(f"{array_dir}/job.sbatch", script.encode(), mode=0o600)
+        array_id = self._sbatch(f"{array_dir}/job.sbatch")
+        return {
+            task_id: {
+                "job_id": f"{array_id}_{index}",
+                "task_dir": task_dir,
+                "cluster": self.cluster.where,
+            }
+            for index, task_id, task_dir in tasks
+        }
+
+    def _sbatch(self, script: str) -> str:
+        result = self.cluster.command(
+            ["sbatch", "--parsable", script], timeout=self.settings.command_timeout_s
+        )
+        job_id = result.stdout.strip().split(";")[0]
+        if result.returncode == 0 and job_id.isdigit():
+            return job_id
+        said = _slurm_message(result.stderr or result.stdout)
+        if _UNREACHABLE.search(result.stderr):
+            raise ProviderError(
+                f"the SLURM controller did not answer on {self.cluster.where}: {said}",
+                suggestions=[
+                    "check the controller: `scontrol ping`",
+                    "nothing was submitted; run the task again when it is up",
+                ],
+                provider="slurm",
+            )
+        if _REJECTED_FOR_SIZE.search(result.stderr):
+            raise CapacityError(
+                f"SLURM rejected the job: {said}",
+                suggestions=[
+                    "ask for fewer GPUs, CPUs or memory than a node of the partition has",
+                    "`sinfo -o '%P %G %c %m'` lists what each partition's nodes have",
+                ],
+                provider="slurm",
+            )
+        raise ProviderError(
+            f"SLURM rejected the job: {said}",
+            suggestions=["`sinfo` lists the partitions; check providers.slurm in the config"],
+            provider="slurm",
+        )
+
+    # -- status --------------------------------------------------------------------------
+    def _squeue(self, job_ids: Sequence[str]) -> dict[str, _state.JobInfo]:
+        if not job_ids:
+            return {}
+        wanted = ",".join(sorted({j.split("_")[0] for j in job_ids}))
+        result = self.cluster.command(
+            ["squeue", "-h", "-t", "all", "-j", wanted, "-o", _state.SQUEUE_FORMAT],
+            timeout=self.settings.command_timeout_s,
+        )
+        if result.returncode != 0:
+            if "Invalid job id" in result.stderr:  # all of them purged from the controller
+                return {}
+            raise ProviderError(
+                f"squeue failed on {self.cluster.where}: {_slurm_message(result.stderr)}",
+                suggestions=["check the controller: `scontrol ping`"],
+                provider="slurm",
+            )
+        return _state.parse_squeue(result.stdout)
+
+    def _sacct(self, job_ids: Sequence[str]) -> dict[str, _state.JobInfo]:
+        if not job_ids:
+            return {}
+        try:
+            result = self.cluster.command(
+                ["sacct", *_state.SACCT_ARGS, "-j", ",".join(sorted(set(job_ids)))],
+                timeout=self.settings.command_timeout_s,
+            )
+        except ProviderError:
+            return {}
+        return _state.parse_sacct(result.stdout) if result.returncode == 0 else {}
+
+    def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
+        jobs = {r.task_id: str(r.provider_data["job_id"]) for r in records if _job(r)}
+        queue = self._squeue(list(jobs.values()))
+        markers = self.cluster.markers(
+            {
+                r.task_id: f"{r.provider_data['task_dir']}/root/var/run/flow"
+                for r in records
+                if _job(r)
+            }
+        )
+        unexplained = [
+            job
+            for task_id, job in jobs.items()
+            if markers.get(task_id, Markers()).exit_code is None
+            and (job not in queue or _state.status_of(queue[job].state).is_terminal)
+        ]
+        accounting = self._sacct(unexplained)
+        states: dict[str, TaskState] = {}
+        for record in records:
+            job = jobs.get(record.task_id)
+            if job is None:
+                states[record.task_id] = TaskState(TaskStatus.PENDING, provider_state="submitting")
+                continue
+            states[record.task_id] = _state_of(
+                record, queue.get(job), markers.get(record.task_id, Markers()), accounting.get(job)
+            )
+        return states
+
+    # -- logs ----------------------------------------------------------------------------
+    def _log_path(self, record: TaskRecord) -> str | None:
+        task_dir = record.provider_data.get("task_dir")
+        return f"{task_dir}/root/var/log/flow/task.log" if task_dir else None
+
+    def logs(
+        self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
+    ) -> Iterator[str]:
+        path = self._log_path(record)
+        if path is None:
+            return iter(())
+        if not follow:
+            data = self.cluster.read_from(path) or b""
+            lines = data.decode("utf-8", "replace").splitlines()
+            if tail is not None:
+                lines = lines[-tail:] if tail > 0 else []
+            return iter(lines)
+        return self._follow(record, path, tail)
+
+    def _follow(self, record: TaskRecord, path: str, tail: int | None) -> Iterator[str]:
+        data = self.cluster.read_from(path) or b""
+        complete = data.rfind(b"\n") + 1
+        position = complete
+        if tail is not None:
+            lines = data[:complete].decode("utf-8", "replace").splitlines()
+            yield from (lines[-tail:] if tail > 0 else [])
+        else:
+            yield from data[:complete].decode("utf-8", "replace").splitlines()
+        pending = b""
+        last_squeue = self.clock.monotonic()
+        while True:
+            marker = self.cluster.markers({"t": _run_dir(record)}).get("t", Markers())
+            finished = marker.exit_code is not None
+            if not finished and self.clock.monotonic() - last_squeue >= 2.0:
+                last_squeue = self.clock.monotonic()
+                finished = self.status([record])[record.task_id].status.is_terminal
+            chunk = self.cluster.read_from(path, position) or b""
+            if chunk:
+                position += len(chunk)
+                pending += chunk
+                *done, pending = pending.split(b"\n")
+                for line in done:
+                    yield line.decode("utf-8", "replace")
+            elif finished:
+                if pending:
+                    yield pending.decode("utf-8", "replace")
+                return
+            else:
+                self.clock.sleep(min(self.poll_interval_s, 0.1))
+
+    # -- control -------------------------------------------------------------------------
+    def cancel(self, record: TaskRecord) -> None:
+        job = _job(record)
+        if job is None:
+            return
+        result = self.cluster.command(["scancel", job], timeout=self.settings.command_timeout_s)
+        deadline = self.clock.monotonic() + self.cancel_wait_s
+        while True:
+            info = self._squeue([job]).get(job)
+            if info is None or _state.status_of(info.state).is_terminal:
+                return  # gone or ended: cancelled now, or before (idempotent)
+            if result.returncode != 0:
+                raise ProviderError(
+                    f"scancel {job} failed: {_slurm_message(result.stderr)}",
+                    suggestions=[f"cancel it on the cluster: scancel {job}"],
+                    provider="slurm",
+                    job_id=job,
+                )
+            if self.clock.monotonic() >= deadline:
+                return  # SLURM has it (KillWait); status will show it cancelled
+            self.clock.sleep(0.1)
+
+    def instances(self, record: TaskRecord) -> list[Instance]:
+        job = _job(record)
+        info = self._squeue([job]).get(job) if job else None
+        ended = info is None or _state.status_of(info.state).is_terminal
+        nodes = info.nodes if info and info.nodes not in ("", "(null)") else None
+        return [
+            Instance(
+                instance_id=f"slurm-{job}",
+                status=InstanceStatus.TERMINATED if ended else InstanceStatus.RUNNING,
+                instance_type=record.instance_type,
+                region=self.cluster.where,
+                public_ip=None,
+                private_ip=None,
+                created_at=record.created_at,
+                ssh_host=nodes,
+                ssh_user=None,
+            )
+        ]
+
+
+def _job(record: TaskRecord) -> str | None:
+    job = record.provider_data.get("job_id")
+    return str(job) if job else None
+
+
+def _run_dir(record: TaskRecord) -> str:
+    return f"{record.provider_data['task_dir']}/root/var/run/flow"
+
+
+def _slurm_message(text: str) -> str:
+    """SLURM's error lines without the ``sbatch: error:`` prefixes, on one line."""
+    lines = [
+        re.sub(r"^\w+: (error|fatal): ", "", line.strip())
+        for line in text.splitlines()
+        if line.strip()
+    ]
+    return "; ".join(lines) or "no message"
+
+
+def _reason(job: _state.JobInfo | None) -> str | None:
+    return job.reason if job is not None and job.reason not in ("None", "") else None
+
+
+def _state_of(
+    record: TaskRecord,
+    job: _state.JobInfo | None,
+    marker: Markers,
+    accounting: _state.JobInfo | None,
+) -> TaskState:
+    """One task's state: the startup script's exit-code marker decides when it exists (the
+    workload's real exit code); else SLURM's state, with ``sacct``'s exit code for jobs that
+    ended without writing it."""
+    started = marker.started_at or (job.started_at if job else None)
+    raw = job.state if job else (accounting.state if accounting else None)
+    if marker.exit_code is not None:
+        code = marker.exit_code
+        message = marker.message
+        if record.cancel_requested:
+            return TaskState(
+                TaskStatus.CANCELLED, code, raw, "cancelled by user", started, marker.completed_at
+            )
+        if code == EXIT_TIMEOUT and message is None:
+            message = "stopped by its time limit"
+        status = TaskStatus.COMPLETED if code == 0 else TaskStatus.FAILED
+        return TaskState(status, code, raw, message, started, marker.completed_at)
+    if job is not None and not _state.status_of(job.state).is_terminal:
+        status = _state.status_of(job.state)
+        reason = _reason(job)
+        waiting = status == TaskStatus.PENDING and reason is not None
+        message = f"waiting in the queue: {reason}" if waiting else None
+        return TaskState(status, None, job.state, message, started)
+    # ended (or purged) without the startup script's marker
+    ended = (job.ended_at if job else None) or datetime.now(timezone.utc)
+    exit_code = accounting.exit_code if accounting else None
+    if record.cancel_requested or raw == "CANCELLED":
+        return TaskState(TaskStatus.CANCELLED, exit_code, raw, "cancelled", started, ended)
+    if raw is None:
+        message = "SLURM no longer knows the job and it left no exit code"
+        return TaskState(TaskStatus.FAILED, None, "vanished", message, started, ended)
+    if raw == "COMPLETED" and exit_code in (0, None):
+        return TaskState(TaskStatus.COMPLETED, 0, raw, None, started, ended)
+    reason = _reason(job)
+    message = f"SLURM: job {raw.lower()}" + (f" ({reason})" if reason else "")
+    if raw == "TIMEOUT":
+        message = "stopped by SLURM's time limit"
+    return TaskState(TaskStatus.FAILED, exit_code, raw, message, started, ended)

@@ -1,0 +1,240 @@
+"""What every emulated cloud shares: the request pipeline (faults, tick, dispatch, record), the
+two ways to reach it (an ``httpx`` transport in-process, or a loopback server with a ticker) and
+the waiting helpers tests use.
+
+A cloud's emulator subclasses :class:`EmulatorBase` and says how to route a request
+(:meth:`EmulatorBase._dispatch`, called under :attr:`EmulatorBase.lock` after a tick), how its
+errors look (its :class:`~._wire.ApiError` subclass, :meth:`EmulatorBase._fault_response`,
+:meth:`EmulatorBase._internal_error`) and which headers carry its credential.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from ._clock import EmulatorClock, ManualClock
+from ._faults import FaultPlan
+from ._server import LoopbackServer, httpx_handler
+from ._wire import ApiError, WireRequest, WireResponse
+
+__all__ = ["EmulatorBase", "RecordedCall"]
+
+_E = TypeVar("_E", bound="EmulatorBase")
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One request as the emulator saw it, and its answer (``status`` None: dropped before an
+    answer was made)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names; credential headers are not kept
+    request_body: Any
+    status: int | None
+    response_body: Any
+    dropped: bool
+    at: float
+
+
+class EmulatorBase:
+    """The plumbing of an emulated cloud; subclasses hold the cloud itself."""
+
+    #: lower-case header names that carry a credential: never recorded
+    secret_headers: tuple[str, ...] = ("authorization",)
+    #: the base URL in-process (no socket), a name only
+    inprocess_url: str = "http://emulator.invalid"
+    ticker_name: str = "emulator-ticker"
+
+    def __init__(self, clock: EmulatorClock, workdir: Path | None, own_workdir: bool) -> None:
+        self.clock = clock
+        self.workdir = workdir
+        self._own_workdir = own_workdir
+        self.faults = FaultPlan()
+        self.calls: list[RecordedCall] = []
+        self.errors: list[BaseException] = []  # bugs of the emulator itself (answered 500)
+        self._server: LoopbackServer | None = None
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ---- what a cloud provides -------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        raise NotImplementedError
+
+    def _tick_locked(self) -> None:
+        """Apply every due transition (the lock is held)."""
+        raise NotImplementedError
+
+    def _dispatch(self, request: WireRequest) -> WireResponse:
+        """Answer one request (the lock is held, the state ticked). May raise ApiError."""
+        raise NotImplementedError
+
+    def _fault_response(self, answer: WireResponse) -> WireResponse:
+        """An injected error, shaped like this cloud's errors."""
+        return WireResponse(answer.status, answer.body, dict(answer.headers))
+
+    def _internal_error(self) -> WireResponse:
+        return WireResponse(500, {"detail": "Internal Server Error"})
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def _stop_machines(self) -> None:
+        """Stop whatever the emulated machines still run (on close)."""
+
+    # ---- time ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Apply every transition due at the clock's time (and notice ended scripts)."""
+        with self.lock:
+            self._tick_locked()
+
+    def advance(self, seconds: float) -> None:
+        """Move a :class:`ManualClock` forward and apply what became due."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("advance() needs the emulator to run on a ManualClock")
+        self.clock.advance(seconds)
+        self.tick()
+
+    def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+    ) -> bool:
+        """Poll ``predicate`` (ticking between tries) for at most ``timeout`` real seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.tick()
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    # ---- serving ---------------------------------------------------------------------------
+
+    def serve(self, request: WireRequest) -> WireResponse:
+        decision = self.faults.decide(request.method, request.path)
+        if decision.drop_before is not None:
+            self._record(request, None, dropped=True)
+            raise decision.drop_before
+        if decision.answer is not None:
+            response = self._fault_response(decision.answer)
+        else:
+            with self.lock:
+                self._tick_locked()
+                try:
+                    response = self._dispatch(request)
+                except ApiError as exc:
+                    response = exc.response()
+                except Exception as exc:  # a bug here must not look like the cloud's answer
+                    self.errors.append(exc)
+                    response = self._internal_error()
+        self._record(request, response, dropped=decision.drop_after is not None)
+        if decision.drop_after is not None:
+            raise decision.drop_after
+        response.delay_s = decision.delay_s
+        return response
+
+    def http_date(self) -> str:
+        return email.utils.formatdate(self.clock.time(), usegmt=True)
+
+    def handler(self) -> Callable[[httpx.Request], httpx.Response]:
+        """A handler for ``httpx.MockTransport``. Slow answers advance a ManualClock."""
+        sleep = self.clock.sleep if isinstance(self.clock, ManualClock) else None
+        return httpx_handler(self, sleep)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler())
+
+    @property
+    def url(self) -> str:
+        """The base URL: the loopback server's once started, else a name for in-process use."""
+        return self._server.url if self._server is not None else self.inprocess_url
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` with base URL and key: over loopback when started, else
+        in-process."""
+        kwargs.setdefault("headers", self._auth_headers())
+        kwargs.setdefault("timeout", 10.0)
+        if self._server is None:
+            kwargs.setdefault("transport", self.transport())
+        return httpx.Client(base_url=self.url, **kwargs)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve over loopback HTTP from background threads; returns the base URL. A ticker
+        moves the state machines while nobody calls."""
+        if self._server is None:
+            self._server = LoopbackServer(self, host, port)
+            self._server.start()
+            self._stop.clear()
+            self._ticker = threading.Thread(
+                target=self._tick_loop, name=self.ticker_name, daemon=True
+            )
+            self._ticker.start()
+        return self._server.url
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.05):
+            self.tick()
+
+    def close(self) -> None:
+        """Stop serving, stop every machine's scripts, remove a temporary workdir."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self._stop_machines()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self: _E) -> _E:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _record(self, request: WireRequest, response: WireResponse | None, dropped: bool) -> None:
+        headers = {k: v for k, v in request.headers.items() if k not in self.secret_headers}
+        self.calls.append(
+            RecordedCall(
+                method=request.method,
+                path=request.path,
+                query={k: list(v) for k, v in request.query.items()},
+                headers=headers,
+                request_body=_json_or_none(request.body),
+                status=response.status if response is not None else None,
+                response_body=response.body if response is not None else None,
+                dropped=dropped,
+                at=self.clock.time(),
+            )
+        )
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

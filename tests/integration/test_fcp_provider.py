@@ -1,0 +1,199 @@
+"""The fcp provider against the FCP emulator over loopback HTTP, instances booting for real:
+self-release, faults, an interrupted submit, multi-node, code copied in after boot, ssh, ports
+and volumes. Every test ends by asserting on the emulator's state: nothing left billing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowlib import Flow
+from flowlib.models import TaskStatus
+from flowlib.providers.fcp._provider import FcpProvider
+from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
+
+FAST = Timing(
+    allocate_s=0, confirm_s=0, initialize_s=0, start_s=0.05, ssh_s=0.05, stop_s=0.1,
+    resume_s=0, preempt_notice_s=1,
+)  # fmt: skip
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[FcpEmulator]:
+    with FcpEmulator(timing=FAST, workdir=tmp_path / "cloud", options=Options(stop_grace_s=1)) as e:
+        e.start()
+        yield e
+        assert e.errors == []
+
+
+def settings(emu: FcpEmulator, **extra: object) -> dict[str, object]:
+    assert emu.workdir is not None
+    return {
+        "remote_host": "sandbox",
+        "sandbox_dir": str(emu.workdir / "instances"),
+        "poll_interval_s": 0.05,
+        **extra,
+    }
+
+
+@pytest.fixture
+def flow(emu: FcpEmulator, project: Path) -> Iterator[Flow]:
+    with Flow(
+        provider="fcp", api_url=emu.url, api_key=emu.api_key, providers={"fcp": settings(emu)}
+    ) as f:
+        yield f
+
+
+def no_bid_left(emu: FcpEmulator) -> bool:
+    return emu.wait_until(lambda: not emu.live_bids(), timeout=15)
+
+
+def test_the_instance_releases_itself_and_the_exit_code_is_read_afterwards(
+    emu: FcpEmulator, project: Path
+) -> None:
+    fcp = settings(emu, exit_grace_s=0)  # release at once: nobody watches this task
+    with Flow(provider="fcp", api_url=emu.url, api_key=emu.api_key, providers={"fcp": fcp}) as f:
+        task = f.run("echo done; exit 4", instance_type="a100")
+        assert no_bid_left(emu)  # the VM cancelled its own bid, with its own key
+        (bid,) = emu.state.bids.values()
+        release_key = next(k for k in emu.state.api_keys.values() if k.name == bid.name)
+        assert emu.wait_until(lambda: release_key.deactivated_at is not None)  # ...and its key
+        done = f.get_task(task.task_id)
+        assert (done.status, done.exit_code) == (TaskStatus.FAILED, 4)
+        assert f.logs(task.task_id) == "done"
+    root = emu.instance_root(bid.instances[0])
+    assert not (root / "var/lib/flow/release.header").exists()
+    logs = emu.startup_log(bid.instances[0]) + (root / "var/log/flow/task.log").read_text()
+    assert release_key.secret not in logs and emu.api_key not in logs
+    assert "released bid" in emu.startup_log(bid.instances[0])
+
+
+def test_every_third_call_failing_still_gives_exactly_one_bid(emu: FcpEmulator, flow: Flow) -> None:
+    with emu.faults.server_errors(every=3):
+        task = flow.run("echo survived", instance_type="a100")
+        done = flow.wait(task.task_id, timeout=30)
+    assert (done.status, done.exit_code) == (TaskStatus.COMPLETED, 0)
+    assert len(emu.state.bids) == 1
+    assert any(c.status == 503 for c in emu.calls)
+    assert no_bid_left(emu)
+
+
+def test_rate_limit_bursts_are_waited_out(emu: FcpEmulator, flow: Flow) -> None:
+    emu.faults.rate_limit(times=4, retry_after=0.2, every=2)
+    task = flow.run("echo patient", instance_type="a100")
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    assert sum(1 for c in emu.calls if c.status == 429) == 4
+    assert len(emu.state.bids) == 1 and no_bid_left(emu)
+
+
+def test_a_connection_reset_after_the_bid_was_accepted_leaves_one_bid(
+    emu: FcpEmulator, flow: Flow
+) -> None:
+    emu.faults.drop_connection("POST", "/v2/spot/bids", after_processing=True, reset=True)
+    task = flow.run("echo once", instance_type="a100")
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    posts = [c for c in emu.calls if c.method == "POST" and c.path == "/v2/spot/bids"]
+    assert len(posts) == 1 and posts[0].dropped
+    assert len(emu.state.bids) == 1 and no_bid_left(emu)
+
+
+def test_a_submit_killed_mid_flight_leaves_a_bid_the_store_can_find_and_cancel(
+    emu: FcpEmulator, project: Path, isolated_home: Path
+) -> None:
+    emu.faults.slow(60, method="POST", path="/v2/spot/bids")  # the bid exists; no answer yet
+    child = textwrap.dedent(
+        f"""
+        from flowlib import Flow
+        flow = Flow(provider="fcp", api_url={emu.url!r}, api_key={emu.api_key!r},
+                    providers={{"fcp": {settings(emu)!r}}})
+        flow.run("sleep 600", instance_type="a100")
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child], env=os.environ.copy())
+    try:
+        assert emu.wait_until(lambda: emu.bid_count() == 1, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Flow(
+        provider="fcp", api_url=emu.url, api_key=emu.api_key, providers={"fcp": settings(emu)}
+    ) as flow:
+        (task,) = flow.list_tasks()  # the store recorded the task before the bid was placed
+        running = lambda: flow.get_task(task.task_id).status == TaskStatus.RUNNING  # noqa: E731
+        assert emu.wait_until(running, timeout=15)  # its bid, found by name
+        assert flow.store.get(task.task_id).provider_data["bid"] == emu.live_bids()[0].fid
+        assert flow.cancel(task.task_id).status == TaskStatus.CANCELLED
+    assert no_bid_left(emu)
+    assert all(k.deactivated_at for k in emu.state.api_keys.values() if k.name != "emulator")
+
+
+def test_multi_node_tasks_learn_their_rank_and_the_main_node(emu: FcpEmulator, flow: Flow) -> None:
+    show = 'echo "rank=$FLOW_NODE_RANK of $FLOW_NUM_NODES main=$FLOW_MAIN_IP"'
+    task = flow.run(show, instance_type="a100", num_instances=2, region="us-central1-a")
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    (bid,) = emu.state.bids.values()
+    main = emu.instance(bid.instances[0]).private_ip
+    logs = [(emu.instance_root(fid) / "var/log/flow/task.log").read_text() for fid in bid.instances]
+    assert logs == [f"rank=0 of 2 main={main}\n", f"rank=1 of 2 main={main}\n"]
+    assert no_bid_left(emu)
+
+
+def test_code_too_big_for_the_script_is_copied_in_after_boot(
+    emu: FcpEmulator, flow: Flow, project: Path
+) -> None:
+    (project / "weights.bin").write_bytes(os.urandom(40_000))
+    read = [sys.executable, "-c", "print(len(open('weights.bin', 'rb').read()))"]
+    task = flow.run(read, instance_type="a100")
+    done = flow.wait(task.task_id, timeout=30)
+    assert done.exit_code == 0, flow.logs(task.task_id)
+    assert flow.logs(task.task_id) == "40000"
+    assert flow.store.get(task.task_id).provider_data["script_mode"] == "upload"
+    assert no_bid_left(emu)
+
+
+def test_ssh_runs_a_command_on_the_chosen_node_and_ports_forward(
+    emu: FcpEmulator, flow: Flow
+) -> None:
+    task = flow.run("sleep 600", instance_type="a100", num_instances=2, region="us-central1-a")
+    assert emu.wait_until(lambda: flow.get_task(task.task_id).is_running, timeout=30)
+    assert flow.ssh(task.task_id, command="exit 5") == 5
+    (bid,) = emu.state.bids.values()
+    probe = '[ "$FLOW_ROOT" = ' + str(emu.instance_root(bid.instances[1])) + " ]"
+    assert flow.ssh(task.task_id, command=probe, node=1) == 0
+    provider = flow.provider()
+    assert isinstance(provider, FcpProvider)
+    with provider.forward(flow.store.get(task.task_id), 8888) as tunnel:
+        assert tunnel.local_port == 8888  # an emulated instance's port is this machine's
+    flow.cancel(task.task_id)
+    assert no_bid_left(emu)
+
+
+def test_volumes_are_created_attached_at_bid_creation_and_deleted(
+    emu: FcpEmulator, flow: Flow
+) -> None:
+    provider = flow.provider()
+    assert isinstance(provider, FcpProvider)
+    data = provider.create_volume(50, name="datasets")
+    assert [v.name for v in provider.list_volumes()] == ["datasets"]
+    task = flow.run(
+        "echo with volumes",
+        instance_type="a100",
+        region=data.region,
+        volumes=[{"volume_id": data.volume_id}, {"size_gb": 10, "mount_path": "/scratch"}],
+    )
+    (bid,) = emu.state.bids.values()
+    attached = bid.launch_specification["volumes"]
+    assert attached[0] == data.volume_id and len(attached) == 2
+    assert emu.state.volumes[attached[1]].capacity_gb == 10
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    assert no_bid_left(emu)
+    for volume in provider.list_volumes():
+        provider.delete_volume(volume.volume_id)
+    assert provider.list_volumes() == []
