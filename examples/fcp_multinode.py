@@ -7,11 +7,8 @@ FLOW_NODE_RANK, FLOW_NUM_NODES, FLOW_MAIN_IP and FLOW_NODE_IPS, which is what a 
 `torchrun` needs. With FLOW_API_KEY set this runs on FCP; without, on the FCP emulator.
 """
 
-import contextlib
-import os
-from collections.abc import Iterator
-
-from flowlib import Flow, TaskStatus
+from flowlib import TaskStatus
+from flowlib.testing.emulators import cloud_flow
 
 LAUNCH = (
     'echo "node $FLOW_NODE_RANK of $FLOW_NUM_NODES, main node at $FLOW_MAIN_IP"; '
@@ -20,25 +17,7 @@ LAUNCH = (
 )
 
 
-@contextlib.contextmanager
-def fcp() -> Iterator[Flow]:
-    """Flow on FCP when a key is configured, else on the FCP emulator served on loopback."""
-    if os.environ.get("FLOW_API_KEY"):
-        with Flow(provider="fcp") as flow:
-            yield flow
-        return
-    from flowlib.testing.emulators.fcp import FcpEmulator
-
-    with FcpEmulator() as emu:
-        url = emu.start()
-        assert emu.workdir is not None
-        emulated = {"remote_host": "sandbox", "sandbox_dir": str(emu.workdir / "instances")}
-        with Flow(provider="fcp", api_url=url, api_key=emu.api_key,
-                  providers={"fcp": {**emulated, "poll_interval_s": 0.2}}) as flow:  # fmt: skip
-            yield flow
-
-
-with fcp() as flow:
+with cloud_flow("fcp") as flow:  # FLOW_API_KEY set: real FCP; else its emulator
     task = flow.run(LAUNCH, name="multinode", instance_type="8xa100", num_instances=2,
                     max_price_per_hour=20, upload_code=False)  # fmt: skip
     done = flow.wait(task.task_id, timeout=600)

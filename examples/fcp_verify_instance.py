@@ -8,11 +8,8 @@ on loopback: the same bid, the same startup script, on an emulated instance with
 the check says so instead of failing.
 """
 
-import contextlib
-import os
-from collections.abc import Iterator
-
-from flowlib import Flow, TaskStatus
+from flowlib import TaskStatus
+from flowlib.testing.emulators import cloud_flow
 
 CHECK = r"""
 set -u
@@ -36,25 +33,7 @@ echo "verified"
 """
 
 
-@contextlib.contextmanager
-def fcp() -> Iterator[Flow]:
-    """Flow on FCP when a key is configured, else on the FCP emulator served on loopback."""
-    if os.environ.get("FLOW_API_KEY"):
-        with Flow(provider="fcp") as flow:
-            yield flow
-        return
-    from flowlib.testing.emulators.fcp import FcpEmulator
-
-    with FcpEmulator() as emu:
-        url = emu.start()
-        assert emu.workdir is not None
-        emulated = {"remote_host": "sandbox", "sandbox_dir": str(emu.workdir / "instances")}
-        with Flow(provider="fcp", api_url=url, api_key=emu.api_key,
-                  providers={"fcp": {**emulated, "poll_interval_s": 0.2}}) as flow:  # fmt: skip
-            yield flow
-
-
-with fcp() as flow:
+with cloud_flow("fcp") as flow:  # FLOW_API_KEY set: real FCP; else its emulator
     task = flow.run(CHECK, name="verify", instance_type="a100", max_price_per_hour=2.50,
                     upload_code=False, max_run_time_hours=0.25)  # fmt: skip
     print(f"bid placed for {task.task_id}: {task.instance_type} in {task.region}")

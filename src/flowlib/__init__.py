@@ -64,20 +64,62 @@ _EXPORTS: dict[str, str] = {
     "log_metrics": "flowlib.metrics",
 }
 
-__all__ = sorted(
-    [
-        *_EXPORTS,
-        "__version__",
-        "cancel",
-        "get_task",
-        "list_tasks",
-        "logs",
-        "run",
-        "status",
-        "submit",
-        "wait",
-    ]
-)
+# A literal list, so type checkers see every lazily loaded name as exported.
+__all__ = [
+    "APIError",
+    "App",
+    "AuthenticationError",
+    "Capabilities",
+    "CapacityError",
+    "ConfigError",
+    "Flow",
+    "FlowConfig",
+    "FlowError",
+    "FunctionCall",
+    "Instance",
+    "InstanceStatus",
+    "MountSpec",
+    "NetworkError",
+    "PackagingError",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderSpec",
+    "QuotaError",
+    "RemoteError",
+    "ResourceNotFoundError",
+    "Retries",
+    "StorageInterface",
+    "StoreError",
+    "Task",
+    "TaskConfig",
+    "TaskNotFoundError",
+    "TaskState",
+    "TaskStatus",
+    "TimeoutError",
+    "UnsupportedError",
+    "User",
+    "ValidationAPIError",
+    "ValidationError",
+    "Volume",
+    "VolumeNotFoundError",
+    "VolumeSpec",
+    "__version__",
+    "cancel",
+    "find_instances",
+    "get_task",
+    "hookimpl",
+    "invoke",
+    "list_tasks",
+    "load_config",
+    "log_checkpoint",
+    "log_metrics",
+    "logs",
+    "run",
+    "status",
+    "submit",
+    "wait",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -90,7 +132,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return list(__all__)
 
 
 if TYPE_CHECKING:
@@ -119,9 +161,7 @@ if TYPE_CHECKING:
         VolumeNotFoundError,
     )
     from flowlib.flow import Flow, TaskLike
-    from flowlib.frontends.app import App as App
-    from flowlib.frontends.app import FunctionCall as FunctionCall
-    from flowlib.frontends.app import Retries as Retries
+    from flowlib.frontends.app import App, FunctionCall, Retries
     from flowlib.hookspecs import hookimpl
     from flowlib.metrics import log_checkpoint, log_metrics
     from flowlib.models import (

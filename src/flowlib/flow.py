@@ -545,6 +545,22 @@ class Flow:
         chosen.delete_volume(volume.volume_id)
         return volume
 
+    # -- persistent instances -------------------------------------------------------------
+    def persistent_instances(self, provider: str | None = None) -> Any:
+        """The provider's persistent instances (tasks with ``instance_name``): an object with
+        ``list()``, ``describe(name)``, ``wake(name)``, ``hibernate(name)`` and
+        ``delete(name)``, answering plain dicts (docs/persistent-instances.md)."""
+        chosen = self.provider(provider)
+        found = getattr(chosen, "persistent", None)
+        if found is None:
+            reason = chosen.capabilities.unsupported.get("hibernate", "it has none")
+            raise UnsupportedError(
+                f"provider '{chosen.name}' has no persistent instances: {reason}",
+                suggestions=["use --provider hyperstack (or set provider: hyperstack)"],
+                provider=chosen.name,
+            )
+        return found
+
     def find_instances(self, **filters: Any) -> list[Offer]:
         """Offers from the catalog, cheapest first (see :func:`flowlib.catalog.find_instances`)."""
         from flowlib.catalog import get_catalog
@@ -612,6 +628,8 @@ def wanted_features(config: TaskConfig) -> list[str]:
         wanted.append(Feature.DATA_MOUNTS)
     if config.image:
         wanted.append(Feature.CONTAINER_IMAGE)
+    if config.instance_name:
+        wanted.append(Feature.HIBERNATE)  # a persistent instance sleeps when idle
     return wanted
 
 

@@ -40,6 +40,7 @@ __all__ = [
 
 MAX_RUN_TIME_HOURS = 168.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")  # a VM name: at most 50 chars
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CACHE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -193,6 +194,9 @@ class TaskConfig(FlowModel):
     retries: int = Field(default=0, ge=0, le=100)
     upload_code: bool = True
     code_dir: Path | None = None
+    # A persistent instance to run on (``flow run --on NAME``): kept between tasks, created on
+    # first use, woken when a task comes, asleep when idle (docs/persistent-instances.md).
+    instance_name: str | None = None
 
     @field_validator("command", mode="before")
     @classmethod
@@ -238,6 +242,18 @@ class TaskConfig(FlowModel):
     def _working_dir(cls, v: str) -> str:
         if not v.startswith("/"):
             raise ValueError(f"working_dir must be an absolute path, got {v!r}")
+        return v
+
+    @field_validator("instance_name")
+    @classmethod
+    def _instance_name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not _INSTANCE_NAME.match(v) or v.lower().startswith("task-"):
+            raise ValueError(
+                f"instance_name {v!r} must be 1-40 letters, digits, '-' or '_', starting with a "
+                f"letter or digit and not with 'task-'{HINT}e.g. instance_name='my-a6000'"
+            )
         return v
 
     @field_validator("instance_type")

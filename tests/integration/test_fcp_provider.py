@@ -197,3 +197,19 @@ def test_volumes_are_created_attached_at_bid_creation_and_deleted(
     for volume in provider.list_volumes():
         provider.delete_volume(volume.volume_id)
     assert provider.list_volumes() == []
+
+
+def test_flow_catalog_refresh_replaces_the_bundled_fcp_rows_with_live_ones(
+    emu: FcpEmulator,
+) -> None:
+    from flowlib.catalog import Catalog
+    from flowlib.providers.fcp import flowlib_catalog_offers
+
+    catalog = Catalog.bundled()
+    flowlib_catalog_offers("fcp", {"api_url": emu.url, "api_key": emu.api_key}, catalog)
+    live = catalog.find_instances(provider="fcp", instance_type="a100")
+    assert [(o.region, o.price_per_hour, o.available) for o in live] == [
+        ("us-central1-b", 1.60, 4),
+        ("us-central1-a", 1.80, 8),
+    ]
+    assert {o.provider_type_id for o in live} == {emu.instance_type_fid("a100-80gb.sxm.1x")}

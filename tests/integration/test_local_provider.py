@@ -18,7 +18,7 @@ from flowlib.errors import (
     UnsupportedError,
     ValidationError,
 )
-from flowlib.providers.local import _procs
+from flowlib.core import procs as _procs
 
 
 @pytest.fixture

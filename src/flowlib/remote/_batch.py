@@ -215,8 +215,10 @@ class Dispatcher:
         """Final results as inputs end (any order), until every input has one."""
         clock = self.flow.clock
         deadline = None if timeout is None else clock.monotonic() + timeout
-        cap = 0.05
-        interval = 0.002
+        # poll as often as the provider allows (the local one: every 20 ms), like Flow.wait
+        provider = self.flow.provider(self.plan.provider)
+        cap = float(getattr(provider, "poll_interval_s", 2.0))
+        interval = min(0.002, cap)
         try:
             while self.unfinished:
                 got = self.step()

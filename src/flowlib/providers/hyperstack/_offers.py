@@ -42,6 +42,7 @@ class FlavorOffer:
     offer: Offer
     flavor: str
     gpu_model: str
+    hibernation: bool = True  # False only when the flavor says so (features.hibernation)
 
     @property
     def region(self) -> str:
@@ -94,7 +95,9 @@ def to_offers(
             spot=False,
             available=max(0, fits),
         )
-        out.append(FlavorOffer(offer, str(flavor["name"]), model))
+        features = flavor.get("features")
+        hibernation = not (isinstance(features, Mapping) and features.get("hibernation") is False)
+        out.append(FlavorOffer(offer, str(flavor["name"]), model, hibernation))
     out.sort(key=lambda f: (f.offer.price_per_hour is None, f.offer.price_per_hour or 0, f.flavor))
     return out
 

@@ -10,8 +10,8 @@ Life of a task::
               FLOW_HOME and its VM deleted (auto_terminate)
     cancel    DELETE the VM and wait until it answers 404
 
-Persistent instances (hibernate when idle, wake on submit) build on the same pieces: the VM's
-name (:func:`vm_name`), :meth:`HyperstackProvider.find_vms` and the API's lifecycle actions.
+A task with ``instance_name`` runs on a persistent instance instead (hibernated when idle,
+woken on submit): :mod:`._persistent`, reached as ``provider.persistent``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ SSH_RULE = {
     "port_range_max": 22,
 }
 _PENDING = frozenset({"CREATING", "BUILD"})
+_WAKING = _PENDING | {"RESTORING", "STARTING", "REBOOTING"}
 _CREATE_ATTEMPTS = 3
 
 
@@ -84,6 +85,9 @@ class HyperstackProvider:
         self._environments: dict[str, str] = {}  # region -> environment name
         self._keypairs: dict[str, str] = {}  # environment -> keypair name
         self._key_path: Path | None = None
+        from flowlib.providers.hyperstack._persistent import PersistentInstances
+
+        self.persistent = PersistentInstances(self)
 
     # -- what this provider can do -------------------------------------------------------
     @property
@@ -95,7 +99,6 @@ class HyperstackProvider:
                 Feature.VOLUMES: "Hyperstack volumes are not attached by flowlib yet",
                 Feature.DATA_MOUNTS: "data mounts are not available on hyperstack yet",
                 Feature.CONTAINER_IMAGE: "`image` is not run on hyperstack yet (no Docker set-up)",
-                Feature.HIBERNATE: "persistent, hibernating instances are not available yet",
             }
         )
 
@@ -112,12 +115,16 @@ class HyperstackProvider:
         return choose(self._flavor_offers(), config, region, self.settings.instance_type)
 
     def prepare(self, config: TaskConfig) -> TaskConfig:
+        if config.instance_name:
+            return self.persistent.prepare(config)
         chosen = self.choose(config)
         return config.model_copy(update={"region": chosen.region})
 
     # -- submit ----------------------------------------------------------------------------
     def submit(self, record: TaskRecord) -> dict[str, Any]:
         config = record.config
+        if config.instance_name:
+            return self.persistent.submit(record)
         chosen = self.choose(config)
         environment = self.environment(chosen.region)
         key_name = self.keypair(environment)
@@ -282,8 +289,11 @@ class HyperstackProvider:
         by_name: dict[str, Json] = {}
         for item in listed:
             by_name.setdefault(str(item.get("name")), item)
-        states = {}
+        on_instances = [r for r in records if r.config.instance_name]
+        states = self.persistent.states(on_instances, listed) if on_instances else {}
         for record in records:
+            if record.config.instance_name:
+                continue
             vm_id = record.provider_data.get("vm_id")
             found = by_id.get(int(vm_id)) if vm_id is not None else None
             found = found or by_name.get(vm_name(record.task_id))
@@ -374,21 +384,30 @@ class HyperstackProvider:
     def _log_copy(self, task_id: str) -> Path:
         return self.home / "hyperstack" / "logs" / f"{task_id}.log"
 
-    def _keep_log(self, record: TaskRecord, host: RemoteHost) -> None:
-        """Copy the task's log home before its VM goes."""
-        data = host.read_file(TASK_LOG)
+    def _keep_log(self, record: TaskRecord, host: RemoteHost, path: str = TASK_LOG) -> None:
+        """Copy the task's log home before its VM goes (or sleeps)."""
+        data = host.read_file(path)
         if data is None:
             return
-        path = self._log_copy(record.task_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_bytes(data)
+        copy = self._log_copy(record.task_id)
+        copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        copy.write_bytes(data)
+
+    def _paths(self, record: TaskRecord) -> tuple[str, str]:
+        """The task's log and exit-code files on its machine."""
+        if record.config.instance_name:
+            from flowlib.providers.hyperstack._persistent import task_paths
+
+            log, code, _, _ = task_paths(record.task_id)
+            return log, code
+        return TASK_LOG, EXIT_CODE
 
     def _log_bytes(self, record: TaskRecord) -> bytes:
         vm = self._vm_of(record)
         host = self._host(vm) if vm is not None else None
         if host is not None:
             try:
-                return host.read_file(TASK_LOG) or b""
+                return host.read_file(self._paths(record)[0]) or b""
             except FlowError:
                 pass
         path = self._log_copy(record.task_id)
@@ -408,6 +427,7 @@ class HyperstackProvider:
         position = 0
         pending = b""
         first = True
+        log_path, code_path = self._paths(record)
         while True:
             if host is None:
                 vm = self._vm_of(record)
@@ -416,11 +436,12 @@ class HyperstackProvider:
             done = False
             if host is not None:
                 try:
-                    done = host.read_file(EXIT_CODE) is not None
-                    data = host.read_file(TASK_LOG)
+                    done = host.read_file(code_path) is not None
+                    data = host.read_file(log_path)
                 except FlowError:
                     host = None
-            if host is None and (vm is None or vm.get("status") not in ("ACTIVE", *_PENDING)):
+            live = _WAKING if record.config.instance_name else _PENDING
+            if host is None and (vm is None or vm.get("status") not in ("ACTIVE", *live)):
                 path = self._log_copy(record.task_id)  # the VM is gone: its kept log, if any
                 data, done = (path.read_bytes() if path.exists() else b""), True
             if data is not None:
@@ -442,6 +463,8 @@ class HyperstackProvider:
             self.clock.sleep(min(self.poll_interval_s, 1.0))
 
     def _vm_of(self, record: TaskRecord) -> Json | None:
+        if record.config.instance_name:  # the instance's VM now (it may have been re-created)
+            return self.persistent.find(record.config.instance_name)
         vm_id = record.provider_data.get("vm_id")
         if vm_id is not None:
             return self.api.vm(int(vm_id))
@@ -450,7 +473,11 @@ class HyperstackProvider:
 
     # -- cancel ----------------------------------------------------------------------------
     def cancel(self, record: TaskRecord) -> None:
-        """Delete the task's VM(s) and wait until the API answers 404 for each."""
+        """Delete the task's VM(s) and wait until the API answers 404 for each (a task on a
+        persistent instance leaves its queue; the instance stays)."""
+        if record.config.instance_name:
+            self.persistent.cancel(record)
+            return
         ids = [_id(v) for v in self.find_vms(vm_name(record.task_id))]
         recorded = record.provider_data.get("vm_id")
         if recorded is not None and int(recorded) not in ids:
@@ -462,16 +489,19 @@ class HyperstackProvider:
                 with contextlib.suppress(FlowError):
                     self._keep_log(record, host)
             self.api.delete_vm(vm_id)
+        self.wait_gone(ids, f"task {record.task_id}", f"`flow cancel {record.task_id}`")
+
+    def wait_gone(self, ids: Sequence[int], owner: str, again: str = "it") -> None:
+        """Wait until each VM answers 404 (at most ``delete_timeout_s``)."""
         deadline = self.clock.monotonic() + self.settings.delete_timeout_s
         for vm_id in ids:
             while self.api.vm(vm_id) is not None:
                 if self.clock.monotonic() >= deadline:
                     raise TimeoutError(
-                        f"hyperstack VM {vm_id} of task {record.task_id} is still not deleted "
+                        f"hyperstack VM {vm_id} of {owner} is still not deleted "
                         f"after {self.settings.delete_timeout_s:g} s",
-                        suggestions=[f"run `flow cancel {record.task_id}` again"],
+                        suggestions=[f"run {again} again"],
                         provider="hyperstack",
-                        task_id=record.task_id,
                     )
                 self.clock.sleep(min(self.poll_interval_s, 2.0))
 

@@ -16,6 +16,14 @@ Every key, its default and what it is for::
     poll_interval_s how often `wait` asks the API at most (5)
     delete_timeout_s how long a cancel waits for the VM to be gone (600)
     timeout_s       HTTP timeout (30)
+
+Persistent instances (``instance_name`` / ``flow run --on NAME``, docs/persistent-instances.md)::
+
+    idle_policy     hibernate | stop | delete: what an idle instance does to itself (hibernate)
+    idle_cooldown_s how long the queue stays empty before that happens (300)
+    wake_timeout_s  how long a submit waits for the instance to be reachable (1200); past it the
+                    task stays queued here and the next `flow status` delivers it
+    agent_poll_s    how often the on-instance agent looks at its queue (5)
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from flowlib.errors import ConfigError
 
@@ -55,6 +63,10 @@ class HyperstackSettings(BaseModel):
     poll_interval_s: float = 5.0
     delete_timeout_s: float = 600.0
     timeout_s: float = 30.0
+    idle_policy: Literal["hibernate", "stop", "delete"] = "hibernate"
+    idle_cooldown_s: float = Field(default=300.0, ge=0)
+    wake_timeout_s: float = Field(default=1200.0, gt=0)
+    agent_poll_s: float = Field(default=5.0, gt=0)
 
 
 def load_settings(raw: Mapping[str, Any]) -> HyperstackSettings:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flowlib.errors import CapacityError, ValidationError
 from flowlib.models import TaskConfig
-from flowlib.providers.local import _procs
+from flowlib.core import procs as _procs
 from flowlib.providers.local._volumes import LocalVolumes, check_name
 
 

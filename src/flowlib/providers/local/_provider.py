@@ -28,7 +28,8 @@ from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, buil
 from flowlib.errors import CapacityError, ProviderError
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.providers.local import _data, _governor, _gpus, _procs, _volumes
+from flowlib.core import procs as _procs
+from flowlib.providers.local import _data, _governor, _gpus, _volumes
 
 if TYPE_CHECKING:
     from flowlib.core.hosts import PortForward

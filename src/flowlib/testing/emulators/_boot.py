@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowlib.core import procs
+
 __all__ = ["Sandbox", "ScriptProcess"]
 
 SCRIPT_PATH = "var/lib/foundry/startup_script.sh"
@@ -50,7 +52,7 @@ class ScriptProcess:
     def stop(self, grace_s: float = 2.0) -> None:
         """SIGTERM the script's session now; SIGKILL what is left after ``grace_s`` (in the
         background: this never blocks)."""
-        if not self.running or self._stopping:
+        if self._stopping:
             return
         self._stopping = True
         _signal_group(self.popen.pid, signal.SIGTERM)
@@ -72,12 +74,17 @@ class ScriptProcess:
         return self.poll()
 
     def _reap(self, grace_s: float) -> None:
-        if self._wait(grace_s) is None:
-            _signal_group(self.popen.pid, signal.SIGKILL)
-            self._wait(5.0)
+        self._wait(grace_s)
+        # Whatever is left of the session after the grace period (the script itself, or a
+        # workload it started that ignored SIGTERM) is killed: a stopped VM runs nothing.
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        self._wait(5.0)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal every process of the script's session, like a VM going down: also those that moved
+    to a process group of their own (``timeout`` does), which ``killpg`` alone would miss."""
+    procs.signal_session(pid, sig)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
 

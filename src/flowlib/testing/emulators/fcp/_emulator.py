@@ -247,7 +247,7 @@ class FcpEmulator(EmulatorBase):
 
     def _stop_machines(self) -> None:
         for inst in self.state.instances.values():
-            if inst.process is not None and inst.process.running:
+            if inst.process is not None:  # the script may be gone and its workload not
                 inst.process.kill()
 
 

@@ -147,6 +147,7 @@ class HyperstackEmulator(EmulatorBase):
     def wait_for_scripts(self, timeout: float = 10.0) -> bool:
         """Wait (real time, at most ``timeout``) until no VM script runs; then tick."""
         deadline = time.monotonic() + timeout
+        self.tick()  # boot what is due first, so a VM created a moment ago is waited for
         with self.state.lock:
             processes = [p for vm in self.state.vms.values() for p in vm.processes]
         for proc in processes:
@@ -198,9 +199,8 @@ class HyperstackEmulator(EmulatorBase):
 
     def _stop_machines(self) -> None:
         for vm in self.state.vms.values():
-            for proc in vm.processes:
-                if proc.running:
-                    proc.kill()
+            for proc in vm.processes:  # the script may be gone and its workload not
+                proc.kill()
 
 
 def _new_key() -> str:
