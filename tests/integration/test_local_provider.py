@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flowlib import Flow, TaskConfig, TaskStatus
+from flowlib.core import procs as _procs
 from flowlib.errors import (
     CapacityError,
     FlowError,
@@ -18,7 +19,6 @@ from flowlib.errors import (
     UnsupportedError,
     ValidationError,
 )
-from flowlib.core import procs as _procs
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from flowlib.core import procs as _procs
 from flowlib.errors import CapacityError, ValidationError
 from flowlib.models import TaskConfig
-from flowlib.core import procs as _procs
 from flowlib.providers.local._volumes import LocalVolumes, check_name
 
 

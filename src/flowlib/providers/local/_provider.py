@@ -23,12 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core import procs as _procs
 from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRunner
 from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
 from flowlib.errors import CapacityError, ProviderError
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.core import procs as _procs
 from flowlib.providers.local import _data, _governor, _gpus, _volumes
 
 if TYPE_CHECKING:

@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flowlib.core import procs as _procs
 from flowlib.errors import ValidationError, VolumeNotFoundError
 from flowlib.models import Volume, VolumeSpec
-from flowlib.core import procs as _procs
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 NAME_RULE = "1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
