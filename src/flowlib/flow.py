@@ -169,6 +169,119 @@ class Flow:
             fields["data_mounts"] = data_mounts(data)
         return self.run(command, **fields)
 
+    @traced("flow.run_array")
+    def run_array(
+        self,
+        configs: Sequence[TaskLike],
+        *,
+        throttle: int | None = None,
+        indices: Sequence[int] | None = None,
+        provider: str | None = None,
+    ) -> list[Task]:
+        """Submit tasks of one shape as an array (a SLURM ``--array``, a sweep), never more than
+        ``throttle`` running at once; one task per index, so status, logs and cancel work per
+        task, and :meth:`cancel_array` stops them all.
+
+        A provider with ``submit_array(records, throttle=, indices=)`` gets them in one call
+        (SLURM: one real array job, whose throttle SLURM enforces). Any other provider gets one
+        task at a time, the next only once fewer than ``throttle`` are unfinished."""
+        name = provider or self.config.provider
+        chosen = self.provider(name)
+        prepared = [check_and_prepare(chosen, to_task_config(c)) for c in configs]
+        if indices is None:
+            indices = list(range(len(prepared)))
+        if len(indices) != len(prepared) or len(set(indices)) != len(indices):
+            raise ValidationError(
+                f"an array of {len(prepared)} tasks needs as many distinct indices, "
+                f"got {list(indices)}",
+                suggestions=["leave indices out to number the tasks 0, 1, 2, ..."],
+            )
+        if not prepared:
+            return []
+        native = getattr(chosen, "submit_array", None)
+        if native is None:
+            return self._run_throttled(prepared, throttle, name)
+        records = [self._record(config, name) for config in prepared]
+        group = records[0].task_id
+        for index, record in zip(indices, records, strict=True):
+            record.provider_data["array"] = {"id": group, "index": index}
+            if record.task_id == group:
+                record.provider_data["array_tasks"] = [r.task_id for r in records]
+            self.store.update(record.task_id, provider_data=record.provider_data)
+        annotate(task_id=group, provider=name, tasks=len(records))
+        try:
+            with span("provider.submit_array", task_id=group, provider=name):
+                data: Mapping[str, Mapping[str, Any]] = native(
+                    records, throttle=throttle, indices=list(indices)
+                )
+        except BaseException as exc:
+            message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
+            for record in records:
+                self.store.update(
+                    record.task_id,
+                    status=TaskStatus.FAILED,
+                    message=message,
+                    provider_state="submit-failed",
+                    completed_at=_now(),
+                )
+            raise
+        for record in records:
+            self.store.update(
+                record.task_id,
+                provider_data={**record.provider_data, **data[record.task_id]},
+                provider_state="submitted",
+            )
+        return [self._to_task(self.store.get(r.task_id)) for r in records]
+
+    def _run_throttled(
+        self, configs: list[TaskConfig], throttle: int | None, provider: str
+    ) -> list[Task]:
+        limit = throttle or len(configs)
+        interval = getattr(self.provider(provider), "poll_interval_s", 1.0)
+        submitted: list[Task] = []
+        for config in configs:
+            while True:
+                live = self._refresh([self.store.get(t.task_id) for t in submitted])
+                if sum(not r.status.is_terminal for r in live) < limit:
+                    break
+                self.clock.sleep(interval)
+            submitted.append(self.run(config, provider=provider))
+        return submitted
+
+    @traced("flow.cancel_array")
+    def cancel_array(self, ref: str) -> list[Task]:
+        """Stop every unfinished task of the array ``ref`` belongs to (any of its tasks);
+        answers all of its tasks. A provider with ``cancel_array(records)`` stops them in one
+        call (SLURM: ``scancel`` of the array job)."""
+        record = self.store.resolve(ref)
+        group = record.provider_data.get("array", {}).get("id")
+        if group is None:
+            raise ValidationError(
+                f"task {record.task_id} ({record.name}) is not part of an array",
+                suggestions=[f"cancel it alone: flow cancel {record.task_id}"],
+                task_id=record.task_id,
+            )
+        members = [self.store.get(t) for t in self.store.get(group).provider_data["array_tasks"]]
+        live = [r for r in self._refresh(members) if not r.status.is_terminal]
+        live = [self.store.update(r.task_id, cancel_requested=True) for r in live]
+        chosen = self.provider(record.provider)
+        with span("provider.cancel_array", task_id=group, provider=record.provider):
+            whole = getattr(chosen, "cancel_array", None)
+            if whole is not None and live:
+                whole(live)
+            else:
+                for r in live:
+                    chosen.cancel(r)
+        for r in self._refresh(live):
+            if not r.status.is_terminal:
+                self.store.update(
+                    r.task_id,
+                    status=TaskStatus.CANCELLED,
+                    message="cancelled by user",
+                    completed_at=_now(),
+                )
+        return [self._to_task(self.store.get(r.task_id)) for r in members]
+
     def _record(self, config: TaskConfig, provider: str) -> TaskRecord:
         from flowlib.core.store import TaskRecord, new_task_id
 
@@ -624,6 +737,8 @@ def wanted_features(config: TaskConfig) -> list[str]:
         wanted.append(Feature.MULTI_NODE)
     if config.volumes or any(m.mount_type == "volume" for m in config.data_mounts):
         wanted.append(Feature.VOLUMES)
+    if any(m.mount_type == "volume" for m in config.data_mounts):
+        wanted.append(Feature.VOLUME_MOUNTS)
     if config.outputs or any(m.mount_type != "volume" for m in config.data_mounts):
         wanted.append(Feature.DATA_MOUNTS)
     if config.image:

@@ -91,9 +91,7 @@ def section(emu: HyperstackEmulator, **extra: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def make_flow(
-    emulator: HyperstackEmulator, isolated_home: Path
-) -> Iterator[Callable[..., Flow]]:
+def make_flow(emulator: HyperstackEmulator, isolated_home: Path) -> Iterator[Callable[..., Flow]]:
     flows: list[Flow] = []
 
     def make(**extra: object) -> Flow:
@@ -107,7 +105,11 @@ def make_flow(
 
 
 def until(emu: HyperstackEmulator, check: Callable[[], bool], timeout: float = 20) -> None:
-    assert emu.wait_until(check, timeout=timeout), "timed out"
+    if not emu.wait_until(check, timeout=timeout):
+        roots = [emu.instance_root(vm_id) for vm_id in list(emu.state.vms)]
+        said = [(r / "var/log/flow/agent.log") for r in roots]
+        shown = "\n".join(p.read_text() for p in said if p.exists())
+        raise AssertionError(f"timed out; the agents said:\n{shown}")
 
 
 def status_of(emu: HyperstackEmulator, name: str) -> str:
@@ -204,13 +206,7 @@ def test_a_failed_hibernate_is_retried_until_the_instance_sleeps(
         method="GET", path=f"/v1/core/virtual-machines/{vm.id}/hibernate", times=2
     )
     clock.advance(COOLDOWN + 1)
-    boxes = flow.persistent_instances()
-    until(emulator, lambda: boxes.describe("box")["state"] == "going to sleep")
-    for _ in range(3):  # the agent backs off 2 s, then 4 s, on its clock
-        clock.advance(5)
-        if emulator.wait_until(lambda: status_of(emulator, "box") == "HIBERNATED", timeout=3):
-            break
-    assert status_of(emulator, "box") == "HIBERNATED"
+    until(emulator, lambda: status_of(emulator, "box") == "HIBERNATED")  # after 2, 4 polls
     codes = [c.status for c in emulator.calls if c.path.endswith(f"/{vm.id}/hibernate")]
     assert codes == [503, 503, 200]
 
@@ -252,12 +248,17 @@ def test_the_hibernate_policy_on_a_flavor_without_hibernation_is_refused_before_
         with Flow(provider="hyperstack", providers={"hyperstack": section(emu)}) as flow:
             with pytest.raises(UnsupportedError, match="hibernation is not supported") as err:
                 flow.run(
-                    shell="true", instance_name="box", instance_type="n3-RTX-A6000x1",
-                    region="CANADA-1", upload_code=False,
+                    shell="true",
+                    instance_name="box",
+                    instance_type="n3-RTX-A6000x1",
+                    region="CANADA-1",
+                    upload_code=False,
                 )
             assert "idle_policy" in " ".join(err.value.suggestions)
             assert flow.list_tasks() == []  # nothing recorded either
-        assert not any(c.method == "POST" and c.path.endswith("virtual-machines") for c in emu.calls)
+        assert not any(
+            c.method == "POST" and c.path.endswith("virtual-machines") for c in emu.calls
+        )
         assert emu.vm_count() == 0
 
 

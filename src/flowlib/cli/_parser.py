@@ -24,6 +24,7 @@ examples:
   flow cancel TASK                        stop it
   flow ssh TASK -- nvidia-smi             run a command on the task's machine
   flow tunnel TASK 8888                   reach its port 8888 (Jupyter) from here
+  flow run --on my-a6000 python train.py  run on a persistent instance (hibernates when idle)
 
 TASK is a task id, a unique id prefix or a task name.
 Exit codes: see docs/cli.md (2 usage/validation, 3 config, 5 not found, ...; with --wait or
@@ -130,6 +131,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     hw.add_argument(
         "--provider", metavar="NAME", help="where to run (default: from config, else local)"
+    )
+    hw.add_argument(
+        "--on",
+        metavar="INSTANCE",
+        help="run on a persistent instance (created on first use, woken for each task, "
+        "asleep when idle): docs/persistent-instances.md",
     )
     task = p.add_argument_group("task")
     task.add_argument("--name", help="a name to find the task by (default: from the command)")
@@ -425,6 +432,31 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     v.add_argument("volumes", metavar="VOLUME", nargs="+", help="volume ids or names")
     v.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(
+        "instance",
+        "flowlib.cli._instance:cmd_instance",
+        "list, wake, hibernate or delete persistent instances (flow run --on NAME)",
+    )
+    p.add_argument("--provider", metavar="NAME", help="whose instances (default: from config)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    instance = p.add_subparsers(dest="instance_command", metavar="ACTION", title="actions")
+    p.set_defaults(instance_command="list")
+    for action, text in (
+        ("list", "the instances and their state"),
+        ("show", "one instance: its state and its queue"),
+        ("wake", "restore (or start) it and wait until it is reachable"),
+        ("hibernate", "put it to sleep now, per its idle policy"),
+        ("delete", "delete its VM and disk; its unfinished tasks are cancelled"),
+    ):
+        i = instance.add_parser(action, help=text, description=text, parents=[common])
+        i.add_argument(
+            "name", metavar="NAME", nargs="?" if action == "list" else None, help="the instance"
+        )
+        i.add_argument(
+            "--provider", metavar="NAME", default=argparse.SUPPRESS, help="whose instances"
+        )
+        i.add_argument("--json", action="store_true", help="print JSON")
 
     return parser, commands
 

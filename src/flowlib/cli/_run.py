@@ -39,6 +39,7 @@ _FLOW_ONLY = frozenset(
         "--max-run-time",
         "--max-price",
         "--code-dir",
+        "--on",
     }
 )
 
@@ -114,6 +115,7 @@ def task_fields(args: argparse.Namespace) -> dict[str, Any]:
         "max_run_time_hours": args.max_run_time,
         "image": args.image,
         "code_dir": args.code_dir,
+        "instance_name": getattr(args, "on", None),
     }
     fields.update({k: v for k, v in given.items() if v is not None})
     if args.env:

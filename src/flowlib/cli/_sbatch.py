@@ -2,7 +2,8 @@
 
 The script is translated by :mod:`flowlib.frontends.slurm` (every directive mapped or reported
 as ignored); ``--dry-run`` prints that report, ``--strict`` refuses a script with ignored
-directives, and an ``--array`` becomes one task per index, submitted no faster than its ``%``
+directives, and an ``--array`` becomes one task per index (:meth:`Flow.run_array`): one real
+array job on SLURM, which enforces its ``%`` throttle; elsewhere submitted no faster than that
 throttle allows. A script's ``--partition`` becomes an instance type through
 ``providers.slurm.partitions`` in the config (docs/slurm.md).
 """
@@ -174,20 +175,14 @@ def _dry_run(
 def _run_array(
     flow: Flow, configs: list[TaskConfig], throttle: int | None, args: argparse.Namespace
 ) -> int:
-    """Submit one task per array index, never more than ``throttle`` unfinished at once."""
+    """Submit the array: one task per index, at most ``throttle`` running at once (a provider
+    that runs arrays itself, like SLURM, gets ONE array job and enforces the throttle)."""
     from flowlib.cli._output import exit_status, print_json, task_view
 
-    limit = throttle or len(configs)
-    submitted: list[Task] = []
-    waiting = list(configs)
-    while waiting:
-        running = [t for t in submitted if not flow.get_task(t.task_id).status.is_terminal]
-        if len(running) >= limit:
-            flow.clock.sleep(getattr(flow.provider(), "poll_interval_s", 1.0))
-            continue
-        task = flow.run(waiting.pop(0))
-        submitted.append(task)
-        if not args.json:
+    indices = [int(c.env.get("SLURM_ARRAY_TASK_ID", i)) for i, c in enumerate(configs)]
+    submitted = flow.run_array(configs, throttle=throttle, indices=indices)
+    if not args.json:
+        for task in submitted:
             print(f"submitted {task.task_id} ({task.name}) on {task.provider}: {task.status}")
     if not (args.wait or args.follow):
         if args.json:

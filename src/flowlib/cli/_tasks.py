@@ -50,6 +50,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         statuses = parse_statuses(args.status)
         limit = sys.maxsize if args.all else args.limit
         tasks = flow.list_tasks(status=statuses, limit=limit, provider=args.provider)
+        instances = [] if args.json else _instances(flow, tasks)
     if args.json:
         print_json([task_view(t) for t in tasks])
         return 0
@@ -66,7 +67,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(table(["ID", "NAME", "STATUS", "PROVIDER", "CREATED", "EXIT / MESSAGE"], rows))
     if not args.all and len(tasks) == args.limit:
         print(f"(the {args.limit} newest; --all or --limit N shows more)")
+    if instances:
+        print("\npersistent instances (flow instance list):")
+        for line in instances:
+            print(f"  {line}")
     return 0
+
+
+def _instances(flow: Flow, tasks: list[Task]) -> list[str]:
+    """One line per persistent instance an unfinished listed task runs on: its state, queue."""
+    from flowlib.cli._instance import describe_state
+
+    wanted = sorted(
+        {
+            (t.provider, t.config.instance_name)
+            for t in tasks
+            if t.config is not None and t.config.instance_name and not t.is_terminal
+        }
+    )
+    lines = []
+    for provider, name in wanted:
+        try:
+            view = flow.persistent_instances(provider).describe(name)
+        except FlowError as exc:
+            lines.append(f"{name}: unknown ({exc.message})")
+            continue
+        queued = [*view["queue"], *view["undelivered"]]
+        queue = f"; queue: {', '.join(queued)}" if queued else "; queue empty"
+        lines.append(f"{name}: {describe_state(view)}{queue}")
+    return lines
 
 
 def _outcome(task: Task) -> str:
@@ -87,6 +116,8 @@ def _print_details(task: Task) -> None:
     lines.append(("provider", task.provider))
     if task.instance_type:
         lines.append(("instance type", task.instance_type))
+    if config is not None and config.instance_name:
+        lines.append(("instance", f"{config.instance_name} (flow instance show)"))
     if config is not None:
         lines.append(("workload", config.workload))
         if config.env:

@@ -48,6 +48,7 @@ class Feature:
     MULTI_NODE = "multi_node"
     VOLUMES = "volumes"
     DATA_MOUNTS = "data_mounts"
+    VOLUME_MOUNTS = "volume_mounts"  # volume:// data mounts: a volume at a path on the machine
     CONTAINER_IMAGE = "container_image"
     SSH = "ssh"
     HIBERNATE = "hibernate"

@@ -135,6 +135,7 @@ class ProviderConformance:
             "multi_node": {"num_instances": 2},
             "data_mounts": {"data_mounts": [{"source": "s3://b/d", "target": "/data"}]},
             "volumes": {"volumes": [{"size_gb": 1}]},
+            "volume_mounts": {"data_mounts": [{"source": "volume://conformance", "target": "/v"}]},
             "container_image": {"image": "ubuntu:22.04"},
         }
         feature = next((f for f in fields if f in missing), None)

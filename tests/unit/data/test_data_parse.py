@@ -139,7 +139,7 @@ def test_outputs_map_absolute_directories_to_s3_urls() -> None:
 
 def test_the_features_a_task_wants_follow_its_data() -> None:
     volumes_only = TaskConfig(command="true", data_mounts=parse_data({"/m": "volume://m"}))
-    assert wanted_features(volumes_only) == ["volumes"]
+    assert wanted_features(volumes_only) == ["volumes", "volume_mounts"]
     s3 = TaskConfig(command="true", data_mounts=parse_data("s3://bkt/d"))
     assert wanted_features(s3) == ["data_mounts"]
     outputs = TaskConfig(command="true", outputs={"/r": "s3://bkt/r"})

@@ -138,7 +138,8 @@ class FcpProvider:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             {
-                Feature.DATA_MOUNTS: "data mounts are not available on fcp yet",
+                Feature.VOLUME_MOUNTS: "fcp attaches volumes to the bid but does not mount "
+                "them at a path yet: use s3:// data, or volumes= and mount them yourself",
                 Feature.HIBERNATE: "fcp bids can be paused, but flowlib does not expose it yet",
             }
         )

@@ -15,9 +15,10 @@ On the instance (every path under ``${FLOW_ROOT:-}``, as in :mod:`flowlib.core.s
 
 The agent runs one task at a time. Once the queue has been empty for ``COOLDOWN_S`` seconds it
 asks the API to put its own VM to sleep per ``POLICY`` (``hibernate``, ``stop`` or ``delete``);
-a failed call is retried with backoff (2, 4, ... 64 s), and a hibernation the API refuses three
-times (400) becomes a stop, so the VM is never left running. ``FLOW_AGENT_CLOCK`` (a file holding
-epoch seconds) replaces the clock, so tests drive the cooldown without waiting.
+a failed call is retried with backoff (after 2, 4, 8, then every 16 polls), and a hibernation
+the API refuses three times (400) becomes a stop, so the VM is never left running.
+``FLOW_AGENT_CLOCK`` (a file holding epoch seconds) replaces the clock, so tests drive the
+cooldown without waiting.
 """
 
 from __future__ import annotations
@@ -103,14 +104,14 @@ for dir in "$Q"/tasks/*/; do
   printf '137\n' > "$dir/exit_code"
 done
 idle_since=$(now)
-failures=0 refused=0 retry_at=0
+failures=0 refused=0 hold=0  # hold: polls to let pass before asking the API again
 say "agent started"
 while true; do
   if [ -f "$CONF" ]; then . "$CONF"; fi
   next=$(ls -1 "$Q/pending" 2>/dev/null | LC_ALL=C sort | head -n 1)
   if [ -n "$next" ]; then
     run_task "$next"
-    idle_since=$(now) failures=0 retry_at=0
+    idle_since=$(now) failures=0 hold=0
     continue
   fi
   t=$(now)
@@ -118,20 +119,22 @@ while true; do
     state "idle $idle_since $t $COOLDOWN_S $POLICY"
   elif [ -z "$VM_ID" ] || [ ! -s "$HEADER" ]; then
     state "idle $idle_since $t $COOLDOWN_S $POLICY no-credential"
-  elif [ "$t" -ge "$retry_at" ]; then
+  elif [ "$hold" -gt 0 ]; then
+    hold=$(( hold - 1 ))
+  else
     action=$POLICY
     if [ "$POLICY" = hibernate ] && [ "$refused" -ge 3 ]; then action=stop; fi
     state "sleeping $action $t"
     if go_to_sleep "$action"; then
-      failures=0 retry_at=$(( t + 120 ))  # the platform stops us; ask again if it did not
+      failures=0 hold=24  # the platform stops us; ask again (2 minutes later) if it did not
     else
       failures=$(( failures + 1 ))
       if [ "$LAST_CODE" = 400 ]; then refused=$(( refused + 1 )); fi
-      retry_at=$(( t + (1 << (failures < 6 ? failures : 6)) ))
-      state "retrying $action $t $retry_at $LAST_CODE"
+      hold=$(( 1 << (failures < 4 ? failures : 4) ))  # 2, 4, 8, 16 polls
+      state "retrying $action $hold $LAST_CODE"
     fi
   fi
-  sleep "$POLL_S"
+  if [ -z "$VM_ID" ]; then sleep 1; else sleep "$POLL_S"; fi
 done
 """
 
@@ -241,8 +244,8 @@ def probe_command(task_ids: Sequence[str]) -> str:
         f"for id in {ids}; do\n"
         '  d="$Q/tasks/$id"\n'
         '  if [ -d "$d" ]; then\n'
-        '    printf \'%s %s %s\\n\' "$id" "$(cat "$d/exit_code" 2>/dev/null || echo -)" '
-        '"$(cat "$d/started" 2>/dev/null || echo -)"\n'
+        '    code=$(cat "$d/exit_code" 2>/dev/null) started=$(cat "$d/started" 2>/dev/null)\n'
+        '    printf \'%s %s %s\\n\' "$id" "${code:--}" "${started:--}"\n'  # empty: being written
         "  fi\n"
         "done\n"
         "true\n"
@@ -305,10 +308,8 @@ def parse_agent_state(line: str) -> AgentState:
             return AgentState(kind, cooldown_left_s=left, action=words[4], detail=detail)
         if kind == "sleeping" and len(words) >= 2:
             return AgentState(kind, action=words[1])
-        if kind == "retrying" and len(words) >= 5:
-            detail = (
-                f"the API answered HTTP {words[4]}; next try in {int(words[3]) - int(words[2])} s"
-            )
+        if kind == "retrying" and len(words) >= 4:
+            detail = f"the API answered HTTP {words[3]}; trying again in {words[2]} polls"
             return AgentState(kind, action=words[1], detail=detail)
     except ValueError:
         pass

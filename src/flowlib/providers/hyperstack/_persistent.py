@@ -402,7 +402,7 @@ class PersistentInstances:
             TaskStatus.FAILED,
             None,
             "lost",
-            f"task is neither queued nor run on instance {name} DEBUG {probe!r}",
+            f"task is neither queued nor run on instance {name}",
             completed_at=_now(),
         )
 

@@ -146,14 +146,27 @@ class SlurmProvider:
         return {"job_id": job_id, "task_dir": task_dir, "cluster": self.cluster.where}
 
     def submit_array(
-        self, records: Sequence[TaskRecord], *, throttle: int | None = None
+        self,
+        records: Sequence[TaskRecord],
+        *,
+        throttle: int | None = None,
+        indices: Sequence[int] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Submit many tasks of the same shape as ONE SLURM array job (``--array=0-N%throttle``):
-        SLURM runs at most ``throttle`` at a time. Returns each task's provider data (its job
-        id is ``<array id>_<index>``), keyed by task id."""
+        """Submit many tasks of the same shape as ONE SLURM array job (``--array=0-N%throttle``,
+        or the given ``indices``, one per record): SLURM runs at most ``throttle`` at a time.
+        Returns each task's provider data (its job id is ``<array id>_<index>``), keyed by
+        task id."""
         if not records:
             return {}
-        tasks = [(i, r.task_id, self._prepare_files(r)) for i, r in enumerate(records)]
+        numbers = list(range(len(records))) if indices is None else list(indices)
+        if len(numbers) != len(records) or any(i < 0 for i in numbers):
+            raise ValidationError(
+                f"{len(records)} array tasks need as many array indices >= 0, got {numbers}",
+                suggestions=["leave indices out to number them 0, 1, 2, ..."],
+                provider="slurm",
+            )
+        pairs = zip(numbers, records, strict=True)
+        tasks = [(i, r.task_id, self._prepare_files(r)) for i, r in pairs]
         array_dir = f"{self.job_dir}/array-{records[0].task_id}"
         script = render_array(tasks, records[0].config, array_dir, self.settings, throttle=throttle)
         self.cluster.write(f"{array_dir}/job.sbatch", script.encode(), mode=0o600)
@@ -325,6 +338,27 @@ class SlurmProvider:
                     suggestions=[f"cancel it on the cluster: scancel {job}"],
                     provider="slurm",
                     job_id=job,
+                )
+            if self.clock.monotonic() >= deadline:
+                return  # SLURM has it (KillWait); status will show it cancelled
+            self.clock.sleep(0.1)
+
+    def cancel_array(self, records: Sequence[TaskRecord]) -> None:
+        """Cancel the array jobs of ``records`` with one ``scancel`` (every index at once)."""
+        arrays = sorted({job.split("_")[0] for r in records if (job := _job(r))})
+        if not arrays:
+            return
+        result = self.cluster.command(["scancel", *arrays], timeout=self.settings.command_timeout_s)
+        deadline = self.clock.monotonic() + self.cancel_wait_s
+        while True:
+            queue = self._squeue(arrays)
+            if all(_state.status_of(i.state).is_terminal for i in queue.values()):
+                return
+            if result.returncode != 0:
+                raise ProviderError(
+                    f"scancel {' '.join(arrays)} failed: {_slurm_message(result.stderr)}",
+                    suggestions=[f"cancel it on the cluster: scancel {' '.join(arrays)}"],
+                    provider="slurm",
                 )
             if self.clock.monotonic() >= deadline:
                 return  # SLURM has it (KillWait); status will show it cancelled
