@@ -12,13 +12,13 @@ a loopback S3 server (moto, from flowlib's ``[test]`` extra) too.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import sys
 
 from flowlib import TaskStatus
 from flowlib.testing.emulators import cloud_flow
+from flowlib.testing.s3 import loopback_s3
 
 REAL = bool(os.environ.get("FLOW_API_KEY"))
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -30,21 +30,6 @@ echo "rows: $total"
 mkdir -p "$root/results"
 echo "{\"rows\": $total}" > "$root/results/summary.json"
 """
-
-
-def loopback_s3() -> object:
-    """A moto S3 server on a free loopback port, and the environment that points at it."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ["FLOW_S3_ENDPOINT_URL"] = f"http://{host}:{port}"
-    for var, value in (("AWS_ACCESS_KEY_ID", "example"), ("AWS_SECRET_ACCESS_KEY", "example")):
-        os.environ.setdefault(var, value)
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return server
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ file is the workload: on the machine it runs as ``python train_s3.py --train``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import sys
@@ -54,25 +53,11 @@ def train() -> None:
 
 
 # -- the driver: runs here, submits the workload -------------------------------------------------
-def loopback_s3() -> object:
-    """A moto S3 server on a free loopback port, and the environment that points at it."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ["FLOW_S3_ENDPOINT_URL"] = f"http://{host}:{port}"
-    for var, value in (("AWS_ACCESS_KEY_ID", "example"), ("AWS_SECRET_ACCESS_KEY", "example")):
-        os.environ.setdefault(var, value)
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return server
-
-
 def main() -> None:
     import fsspec
 
     import flowlib
+    from flowlib.testing.s3 import loopback_s3  # the driver only: the workload needs no flowlib
 
     server = None if os.environ.get("FLOW_S3_ENDPOINT_URL") else loopback_s3()
     fs = fsspec.filesystem("s3", endpoint_url=os.environ["FLOW_S3_ENDPOINT_URL"])

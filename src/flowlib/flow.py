@@ -134,14 +134,7 @@ class Flow:
             with span("provider.submit", task_id=record.task_id, provider=name):
                 data = chosen.submit(record)
         except BaseException as exc:
-            message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
-            self.store.update(
-                record.task_id,
-                status=TaskStatus.FAILED,
-                message=message,
-                provider_state="submit-failed",
-                completed_at=_now(),
-            )
+            self._submit_failed([record], exc)
             raise
         self.store.update(
             record.task_id,
@@ -215,15 +208,7 @@ class Flow:
                     records, throttle=throttle, indices=list(indices)
                 )
         except BaseException as exc:
-            message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
-            for record in records:
-                self.store.update(
-                    record.task_id,
-                    status=TaskStatus.FAILED,
-                    message=message,
-                    provider_state="submit-failed",
-                    completed_at=_now(),
-                )
+            self._submit_failed(records, exc)
             raise
         for record in records:
             self.store.update(
@@ -281,6 +266,18 @@ class Flow:
                     completed_at=_now(),
                 )
         return [self._to_task(self.store.get(r.task_id)) for r in members]
+
+    def _submit_failed(self, records: Sequence[TaskRecord], exc: BaseException) -> None:
+        """The provider refused or failed: the tasks are failed, never left pending."""
+        message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
+        for record in records:
+            self.store.update(
+                record.task_id,
+                status=TaskStatus.FAILED,
+                message=message,
+                provider_state="submit-failed",
+                completed_at=_now(),
+            )
 
     def _record(self, config: TaskConfig, provider: str) -> TaskRecord:
         from flowlib.core.store import TaskRecord, new_task_id
