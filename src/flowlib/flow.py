@@ -126,13 +126,16 @@ class Flow:
                 fields["data_mounts"] = data_mounts(data)
         config = to_task_config(task, **fields)
         name = provider or self.config.provider
-        chosen = self.provider(name)
-        config = check_and_prepare(chosen, config)
+        handle = self._submit(check_and_prepare(self.provider(name), config), name)
+        return self.wait(handle.task_id) if wait else handle
+
+    def _submit(self, config: TaskConfig, name: str) -> Task:
+        """Record the prepared ``config`` and hand it to provider ``name``; its handle."""
         record = self._record(config, name)
         annotate(task_id=record.task_id, provider=name, instance_type=config.instance_type)
         try:
             with span("provider.submit", task_id=record.task_id, provider=name):
-                data = chosen.submit(record)
+                data = self.provider(name).submit(record)
         except BaseException as exc:
             self._submit_failed([record], exc)
             raise
@@ -141,8 +144,7 @@ class Flow:
             provider_data={**record.provider_data, **data},
             provider_state="submitted",
         )
-        handle = self.get_task(record.task_id)
-        return self.wait(handle.task_id) if wait else handle
+        return self.get_task(record.task_id)
 
     @traced("flow.submit")
     def submit(
@@ -221,16 +223,21 @@ class Flow:
     def _run_throttled(
         self, configs: list[TaskConfig], throttle: int | None, provider: str
     ) -> list[Task]:
+        """One task at a time (already prepared); only the unfinished ones are polled, and
+        only while ``throttle`` of them are."""
         limit = throttle or len(configs)
         interval = getattr(self.provider(provider), "poll_interval_s", 1.0)
         submitted: list[Task] = []
+        live: list[str] = []
         for config in configs:
-            while True:
-                live = self._refresh([self.store.get(t.task_id) for t in submitted])
-                if sum(not r.status.is_terminal for r in live) < limit:
-                    break
-                self.clock.sleep(interval)
-            submitted.append(self.run(config, provider=provider))
+            while len(live) >= limit:
+                fresh = self._refresh([self.store.get(task_id) for task_id in live])
+                live = [r.task_id for r in fresh if not r.status.is_terminal]
+                if len(live) >= limit:
+                    self.clock.sleep(interval)
+            task = self._submit(config, provider)
+            submitted.append(task)
+            live.append(task.task_id)
         return submitted
 
     @traced("flow.cancel_array")
@@ -257,15 +264,23 @@ class Flow:
             else:
                 for r in live:
                     chosen.cancel(r)
-        for r in self._refresh(live):
-            if not r.status.is_terminal:
-                self.store.update(
-                    r.task_id,
-                    status=TaskStatus.CANCELLED,
-                    message="cancelled by user",
-                    completed_at=_now(),
-                )
+        self._settle_cancelled(live)
         return [self._to_task(self.store.get(r.task_id)) for r in members]
+
+    def _settle_cancelled(self, records: list[TaskRecord]) -> list[TaskRecord]:
+        """After the provider's cancel: what each task is now, those still unfinished
+        recorded as cancelled by the user."""
+        return [
+            r
+            if r.status.is_terminal
+            else self.store.update(
+                r.task_id,
+                status=TaskStatus.CANCELLED,
+                message="cancelled by user",
+                completed_at=_now(),
+            )
+            for r in self._refresh(records)
+        ]
 
     def _submit_failed(self, records: Sequence[TaskRecord], exc: BaseException) -> None:
         """The provider refused or failed: the tasks are failed, never left pending."""
@@ -524,15 +539,7 @@ class Flow:
         record = self.store.update(record.task_id, cancel_requested=True)
         with span("provider.cancel", task_id=record.task_id, provider=record.provider):
             self.provider(record.provider).cancel(record)
-        record = self._refresh([record])[0]
-        if not record.status.is_terminal:
-            record = self.store.update(
-                record.task_id,
-                status=TaskStatus.CANCELLED,
-                message="cancelled by user",
-                completed_at=_now(),
-            )
-        return self._to_task(record)
+        return self._to_task(self._settle_cancelled([record])[0])
 
     @traced("flow.get_instances")
     def get_instances(self, ref: str) -> list[Instance]:

@@ -257,9 +257,7 @@ def command_name(command: str | Sequence[str]) -> str:
 
 
 @contextlib.contextmanager
-def command_span(
-    command: str | Sequence[str], *, kind: str, **attributes: Any
-) -> Iterator[Span]:
+def command_span(command: str | Sequence[str], *, kind: str, **attributes: Any) -> Iterator[Span]:
     """A span for one command: ``kind`` says where it ran (``subprocess``, ``remote``...).
     Only the program's name is recorded, never its arguments."""
     name = command_name(command)

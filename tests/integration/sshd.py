@@ -11,6 +11,9 @@ Fixtures (imported by ``conftest.py``, so every integration test can ask for the
   :class:`~flowlib.core.hosts.HostAddress` (key included).
 - ``sshd_factory``: makes servers a test starts and stops itself (late start, restarts).
 
+Helpers for what such tests reach through a tunnel: :func:`http_server` (a web page on a
+loopback port), :func:`fetch` and :func:`eventually`.
+
 Without sshd the tests skip and say why; with ``FLOWLIB_REQUIRE_SSHD=1`` (CI) they fail instead.
 """
 
@@ -23,7 +26,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,7 +39,17 @@ from flowlib.core.hosts import HostAddress
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
-__all__ = ["SSHD", "LoopbackSshd", "free_port", "require_sshd", "sshd", "sshd_factory"]
+__all__ = [
+    "SSHD",
+    "LoopbackSshd",
+    "eventually",
+    "fetch",
+    "free_port",
+    "http_server",
+    "require_sshd",
+    "sshd",
+    "sshd_factory",
+]
 
 
 def sshd_missing() -> str | None:
@@ -61,6 +77,47 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def fetch(url: str, timeout: float = 3.0) -> str | None:
+    """The body at ``url``, or None when nothing answers there."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            text: str = response.read().decode()
+            return text
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@contextlib.contextmanager
+def http_server(site: Path, index: str) -> Iterator[int]:
+    """``python -m http.server`` on a free loopback port (yielded), serving ``index`` as
+    ``site/index.html``; stopped on exit."""
+    site.mkdir()
+    (site / "index.html").write_text(index)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=site,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert eventually(lambda: fetch(f"http://127.0.0.1:{port}/") is not None, timeout=15)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 class LoopbackSshd:

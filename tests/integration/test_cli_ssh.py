@@ -10,14 +10,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sshd import LoopbackSshd, free_port
+from sshd import LoopbackSshd, eventually, fetch, free_port, http_server
 
 PLUGIN = """
 import flowlib
@@ -184,39 +181,8 @@ def on_loopback(flow: FlowCli, sshd: LoopbackSshd, isolated_home: Path) -> str:
 @pytest.fixture
 def web_port(tmp_path: Path) -> Iterator[int]:
     """A tiny HTTP server on the task machine's side (loopback)."""
-    site = tmp_path / "www"
-    site.mkdir()
-    (site / "index.html").write_text("jupyter lives here\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=site,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    assert wait_for(lambda: fetch(f"http://127.0.0.1:{port}/") is not None)
-    yield port
-    proc.terminate()
-    proc.wait()
-
-
-def fetch(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as response:
-            text: str = response.read().decode()
-            return text
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def wait_for(check: object, timeout: float = 15.0) -> bool:
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
+    with http_server(tmp_path / "www", "jupyter lives here\n") as port:
+        yield port
 
 
 def open_tunnel(flow: FlowCli, *args: str) -> tuple[subprocess.Popen[str], str]:
@@ -322,7 +288,7 @@ def test_flow_tunnel_on_a_local_task_is_the_port_itself(flow: FlowCli) -> None:
         proc, url = open_tunnel(flow, task, str(port))
         try:
             assert url == f"http://127.0.0.1:{port}"
-            assert wait_for(lambda: fetch(url) is not None)
+            assert eventually(lambda: fetch(url) is not None, timeout=15)
         finally:
             code, _ = close_tunnel(proc)
         assert code == 0

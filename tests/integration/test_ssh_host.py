@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sshd import LoopbackSshd, free_port
+from sshd import LoopbackSshd, eventually, fetch, free_port, http_server
 
 from flowlib.core.hosts import HostAddress
 from flowlib.core.ssh import OpenSSHHost, ssh_factory
@@ -88,15 +85,6 @@ def processes_running(fragment: str) -> list[int]:
             if fragment in cmdline and "bash -c" not in cmdline:
                 found.append(int(entry.name))
     return found
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 # -- run -----------------------------------------------------------------------------------------
@@ -223,34 +211,8 @@ def test_interactive_runs_on_this_terminal_and_returns_the_exit_code(
 @pytest.fixture
 def web_server(tmp_path: Path) -> Iterator[int]:
     """A tiny HTTP server on the "remote" side (loopback), serving index.html."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "index.html").write_text("hello through the tunnel\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=site,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    assert eventually(lambda: _answers(port))
-    yield port
-    proc.terminate()
-    proc.wait()
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text: str = response.read().decode()
-        return text
+    with http_server(tmp_path / "site", "hello through the tunnel\n") as port:
+        yield port
 
 
 def test_forward_makes_a_remote_port_reachable_here_until_closed(
@@ -259,17 +221,19 @@ def test_forward_makes_a_remote_port_reachable_here_until_closed(
     with host.forward(web_server) as fwd:
         assert fwd.remote_port == web_server
         assert fwd.local_port not in (0, web_server)
-        assert get(f"http://127.0.0.1:{fwd.local_port}/index.html") == "hello through the tunnel\n"
+        assert (
+            fetch(f"http://127.0.0.1:{fwd.local_port}/index.html") == "hello through the tunnel\n"
+        )
         assert fwd.is_open()
     assert not fwd.is_open()
-    assert not _answers(fwd.local_port)
+    assert fetch(f"http://127.0.0.1:{fwd.local_port}/") is None
 
 
 def test_forward_to_a_chosen_local_port(host: OpenSSHHost, web_server: int) -> None:
     local = free_port()
     with host.forward(web_server, local) as fwd:
         assert fwd.local_port == local
-        assert get(fwd.url) == "hello through the tunnel\n"  # index.html
+        assert fetch(fwd.url) == "hello through the tunnel\n"  # index.html
     with host.forward(web_server, local) as again:  # the port is free again
         assert again.local_port == local
 

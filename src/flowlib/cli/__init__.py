@@ -8,7 +8,6 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -29,20 +28,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(argv)
     except SystemExit as exc:  # argparse: --help and --version (0), usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    from flowlib.telemetry import wants_console  # standard library only
+
     module, _, name = args.handler.partition(":")
-    if getattr(args, "trace", False) or os.environ.get("FLOW_TRACE"):
-        return _traced_call(getattr(import_module(module), name), args)
-    return _call(getattr(import_module(module), name), args)
+    handler = getattr(import_module(module), name)
+    fmt = wants_console(args.trace)  # FLOW_TRACE=0 / off: no tracing
+    return _call(handler, args) if fmt is None else _traced_call(handler, args, fmt)
 
 
-def _traced_call(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """``flow --trace`` / ``FLOW_TRACE=console``: the command's spans as a tree on stderr."""
+def _traced_call(
+    handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, fmt: str
+) -> int:
+    """``flow --trace`` / ``FLOW_TRACE=console|json``: the command's spans on stderr."""
     from flowlib.cli._output import print_error
     from flowlib.errors import FlowError
-    from flowlib.telemetry import console_tracing, span, wants_console
+    from flowlib.telemetry import console_tracing, span
 
     try:
-        flush = console_tracing(wants_console(args.trace) or "console")
+        flush = console_tracing(fmt)
     except FlowError as exc:
         print_error(exc)
         return exc.exit_code

@@ -50,8 +50,9 @@ def summary(rows: list[MetricRow]) -> str:
     found = Metrics(rows=rows)
     lines = []
     for name in found.names():
-        values = [v for _, v in found.series(name)]
-        last_step = found.series(name)[-1][0]
+        points = found.series(name)  # a scan of every row: once per metric
+        values = [v for _, v in points]
+        last_step = points[-1][0]
         lines.append(
             [
                 name,

@@ -178,6 +178,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     mode.add_argument("--json", action="store_true", help="print the task as JSON")
 
 
+def _add_actions(
+    p: argparse.ArgumentParser, noun: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """``flow NOUN [ACTION]``: the actions' subparsers, into ``NOUN_command`` (default list)."""
+    p.add_argument("--provider", metavar="NAME", help=f"whose {noun}s (default: from config)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    actions = p.add_subparsers(dest=f"{noun}_command", metavar="ACTION", title="actions")
+    p.set_defaults(**{f"{noun}_command": "list"})  # after add_subparsers, or it is not used
+    return actions
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``flow`` parser."""
     return _build()[0]
@@ -417,10 +428,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         "flowlib.cli._volume:cmd_volume",
         "create, list and delete persistent volumes (docs/data.md)",
     )
-    p.add_argument("--provider", metavar="NAME", help="whose volumes (default: from config)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    volume = p.add_subparsers(dest="volume_command", metavar="ACTION", title="actions")
-    p.set_defaults(volume_command="list")
+    volume = _add_actions(p, "volume")
     v = volume.add_parser("create", help="create a volume", parents=[common])
     v.add_argument("name", metavar="NAME", nargs="?", help="a name to find it by")
     v.add_argument("--size", metavar="GB", type=_positive_int, required=True, help="its size in GB")
@@ -438,10 +446,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         "flowlib.cli._instance:cmd_instance",
         "list, wake, hibernate or delete persistent instances (flow run --on NAME)",
     )
-    p.add_argument("--provider", metavar="NAME", help="whose instances (default: from config)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    instance = p.add_subparsers(dest="instance_command", metavar="ACTION", title="actions")
-    p.set_defaults(instance_command="list")
+    instance = _add_actions(p, "instance")
     for action, text in (
         ("list", "the instances and their state"),
         ("show", "one instance: its state and its queue"),

@@ -23,6 +23,8 @@ import hashlib
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
 from flowlib.errors import PackagingError
 from flowlib.models import TaskConfig
@@ -32,16 +34,56 @@ __all__ = [
     "EXIT_TIMEOUT",
     "NODE_ENV_FILE",
     "SECTIONS",
+    "Markers",
     "MultiNode",
     "ScriptContext",
     "build_script",
     "fit_script",
+    "read_markers",
 ]
 
 CODE_ARCHIVE = "var/lib/flow/code.tar.gz"
 EXIT_TIMEOUT = 124
 # Seconds between SIGTERM and SIGKILL when the time limit or a cancel stops the workload.
 KILL_GRACE_S = 30
+
+
+@dataclass(frozen=True)
+class Markers:
+    """What a task's startup script left in ``var/run/flow``: the exit code once the workload
+    ended, when it started and ended, and why the script failed (if it did)."""
+
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    message: str | None = None
+
+
+def read_markers(run_dir: Path) -> Markers:
+    """The markers in ``run_dir`` (a task's ``var/run/flow`` on this machine)."""
+
+    def text(name: str) -> str | None:
+        try:
+            return (run_dir / name).read_text("utf-8", "replace").strip() or None
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def mtime(name: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp((run_dir / name).stat().st_mtime, timezone.utc)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    try:
+        code = int(text("exit_code") or "")
+    except ValueError:
+        code = None
+    return Markers(
+        exit_code=code,
+        started_at=mtime("started"),
+        completed_at=mtime("exit_code") if code is not None else None,
+        message=text("message"),
+    )
 
 
 NODE_ENV_FILE = "var/lib/flow/node-env.sh"

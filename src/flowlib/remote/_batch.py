@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pickle
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from flowlib.errors import (
 from flowlib.remote._call import (
     Submitter,
     describe,
+    mismatch_error,
     pickling_for,
     rebuild_exception,
     unpicklable_error,
@@ -52,8 +53,8 @@ from flowlib.remote._payload import (
 )
 
 if TYPE_CHECKING:
+    from flowlib.core.store import TaskRecord
     from flowlib.flow import Flow
-    from flowlib.models import Task
 
 __all__ = [
     "MAX_LOST_RUNS",
@@ -256,12 +257,12 @@ class Dispatcher:
                 error = RemoteError(
                     f"input {index} of {self.plan.function} was cancelled", error_code="cancelled"
                 )
-                ended.append(self._final_id(index, False, error, None))
-        for task_id, indices in list(self.live.items()):
-            task = self.flow.get_task(task_id)
-            if task.status.is_terminal:
-                del self.live[task_id]
-                ended += self._collect(task, indices)
+                ended.append(self._final(index, False, error, None))
+        if self.live:  # one status call per provider for all of them
+            flow = self.flow
+            for record in flow._refresh([flow.store.get(t) for t in self.live]):
+                if record.status.is_terminal:
+                    ended += self._collect(record, self.live.pop(record.task_id))
         return ended
 
     def cancel(self) -> None:
@@ -322,10 +323,9 @@ class Dispatcher:
         )
 
     # -- collecting -----------------------------------------------------------------------
-    def _collect(self, task: Task, indices: list[int]) -> list[InputResult]:
-        record = self.flow.store.get(task.task_id)
-        provider = self.flow.provider(record.provider)
-        data = channel_for(record, provider).fetch(record, RESULTS_FILE)
+    def _collect(self, task: TaskRecord, indices: list[int]) -> list[InputResult]:
+        provider = self.flow.provider(task.provider)
+        data = channel_for(task, provider).fetch(task, RESULTS_FILE)
         records: dict[int, tuple[dict[str, Any], bytes]] = {}
         whole: dict[str, Any] | None = None
         for envelope in read_records(data) if data else []:
@@ -342,13 +342,15 @@ class Dispatcher:
                 header, body = records[index]
                 ended += self._outcome(index, header, body, task.task_id)
             elif whole is not None:
-                ended.append(self._final(index, False, self._mismatch(whole, task), task))
+                ended.append(
+                    self._final(index, False, mismatch_error(whole, task.task_id), task.task_id)
+                )
             elif cancelled:
                 error = RemoteError(
                     f"input {index} of {self.plan.function} was cancelled (task {task.task_id})",
                     task_id=task.task_id,
                 )
-                ended.append(self._final(index, False, error, task))
+                ended.append(self._final(index, False, error, task.task_id))
             elif data is None or not running_one_seen:
                 # the input that was running when the task ended (with no results file: the
                 # runner never started, and every input counts)
@@ -375,8 +377,8 @@ class Dispatcher:
                     suggestions=["install here the packages the result's objects come from"],
                     task_id=task_id,
                 )
-                return [self._final_id(index, False, error, task_id)]
-            return [self._final_id(index, True, value, task_id)]
+                return [self._final(index, False, error, task_id)]
+            return [self._final(index, True, value, task_id)]
         if status == "error":
             slot.failures += 1
             if slot.failures <= self.plan.retries.max_retries and not self.cancelled:
@@ -384,7 +386,7 @@ class Dispatcher:
                 slot.not_before = self.flow.clock.monotonic() + delay
                 self.ready.add(index)
                 return []
-            return [self._final_id(index, False, rebuild_exception(header, body, task_id), task_id)]
+            return [self._final(index, False, rebuild_exception(header, body, task_id), task_id)]
         if status == "too-large":
             too_large = RemoteError(
                 f"the result of input {index} is {int(header.get('size', 0)) / 2**20:.1f} MB, "
@@ -393,15 +395,15 @@ class Dispatcher:
                 task_id=task_id,
                 error_code="result-too-large",
             )
-            return [self._final_id(index, False, too_large, task_id)]
+            return [self._final(index, False, too_large, task_id)]
         error = EnvironmentMismatchError(
             str(header.get("message", f"input {index}: status {status!r}")),
             suggestions=["run the remote with the client's Python version and packages"],
             task_id=task_id,
         )
-        return [self._final_id(index, False, error, task_id)]
+        return [self._final(index, False, error, task_id)]
 
-    def _lost(self, index: int, task: Task) -> list[InputResult]:
+    def _lost(self, index: int, task: TaskRecord) -> list[InputResult]:
         slot = self.slots[index]
         slot.lost += 1
         if slot.lost <= MAX_LOST_RUNS:
@@ -417,22 +419,9 @@ class Dispatcher:
             task_id=task.task_id,
             error_code="no-result",
         )
-        return [self._final(index, False, error, task)]
+        return [self._final(index, False, error, task.task_id)]
 
-    def _mismatch(self, header: Mapping[str, Any], task: Task) -> EnvironmentMismatchError:
-        return EnvironmentMismatchError(
-            str(header.get("message")),
-            suggestions=[
-                "run the remote with the client's Python version and packages "
-                "(an `image=`, or the same requirements)"
-            ],
-            task_id=task.task_id,
-        )
-
-    def _final(self, index: int, ok: bool, value: Any, task: Task) -> InputResult:
-        return self._final_id(index, ok, value, task.task_id)
-
-    def _final_id(self, index: int, ok: bool, value: Any, task_id: str | None) -> InputResult:
+    def _final(self, index: int, ok: bool, value: Any, task_id: str | None) -> InputResult:
         self.unfinished.discard(index)
         self.ready.discard(index)
         return InputResult(index, ok, value, task_id)

@@ -44,6 +44,7 @@ __all__ = [
     "Outcome",
     "RemoteCall",
     "Submitter",
+    "mismatch_error",
     "pickling_for",
     "run",
     "spawn",
@@ -162,14 +163,7 @@ class RemoteCall(Generic[T]):
         if outcome.status == "error":
             return rebuild_exception(header, outcome.body, task_id)
         if outcome.status == "environment":
-            return EnvironmentMismatchError(
-                str(header.get("message")),
-                suggestions=[
-                    "run the remote with the client's Python version and packages "
-                    "(an `image=`, or the same requirements)"
-                ],
-                task_id=task_id,
-            )
+            return mismatch_error(header, task_id)
         if outcome.status == "too-large":
             return RemoteError(
                 f"the result of task {task_id} is {_mb(header.get('size', 0))}, over the "
@@ -198,6 +192,18 @@ class RemoteCall(Generic[T]):
             task_id=task_id,
             error_code="no-result",
         )
+
+
+def mismatch_error(header: Mapping[str, Any], task_id: str) -> EnvironmentMismatchError:
+    """The runner could not load the call: the client's and the remote's environments differ."""
+    return EnvironmentMismatchError(
+        str(header.get("message")),
+        suggestions=[
+            "run the remote with the client's Python version and packages "
+            "(an `image=`, or the same requirements)"
+        ],
+        task_id=task_id,
+    )
 
 
 def rebuild_exception(header: Mapping[str, Any], body: bytes, task_id: str) -> BaseException:
@@ -478,8 +484,9 @@ def unpicklable_error(
 
     candidates: list[tuple[str, Any]] = [("the function " + describe(fn), fn)]
     try:
-        params = inspect.signature(fn).parameters
-        bound = inspect.signature(fn).bind(*args, **kwargs)
+        signature = inspect.signature(fn)
+        params = signature.parameters
+        bound = signature.bind(*args, **kwargs)
     except (TypeError, ValueError):  # no signature to bind: by position and keyword
         candidates += [(f"argument {i}", v) for i, v in enumerate(args)]
         candidates += [(f"argument {k!r}", v) for k, v in kwargs.items()]

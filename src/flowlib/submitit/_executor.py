@@ -54,6 +54,7 @@ class Job(Generic[R]):
         self._tasks: list[str] = []
         self._options: dict[str, Any] = {}
         self._max_requeues = 3
+        self._last: RemoteCall[R] | None = None  # the handle on _tasks[-1], kept for its client
         if job_id is not None:
             saved = json.loads(self.paths.flow_record.read_text())
             self._tasks = list(saved["tasks"])
@@ -63,6 +64,7 @@ class Job(Generic[R]):
     def _start(self, call: RemoteCall[Any], options: dict[str, Any], max_requeues: int) -> None:
         self._job_id, self._tasks = call.task_id, [call.task_id]
         self._options, self._max_requeues = options, max_requeues
+        self._last = call
         self._save()
 
     def _save(self) -> None:
@@ -92,7 +94,11 @@ class Job(Generic[R]):
         return f'Job<job_id={self._job_id}, task_id=0, state="{self.state}">'
 
     def _call(self) -> RemoteCall[R]:
-        return RemoteCall(self._tasks[-1])
+        """The latest task's handle: one client and one read of its result per task, not one
+        per look (``done()`` is polled)."""
+        if self._last is None or self._last.task_id != self._tasks[-1]:
+            self._last = RemoteCall(self._tasks[-1])
+        return self._last
 
     def _settle(self, timeout: float | None = None) -> Any:
         """Wait, requeueing as the runner asks, and return the final outcome."""
@@ -106,6 +112,7 @@ class Job(Generic[R]):
             options = dict(self._options)
             call = spawn(delayed.function, delayed.args, delayed.kwargs, **options)
             self._tasks.append(call.task_id)
+            self._last = call
             self._save()
 
     def result(self) -> R:

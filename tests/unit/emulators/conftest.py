@@ -51,6 +51,20 @@ def bid_body(emu: FcpEmulator) -> BodyFactory:
 
 
 @pytest.fixture
+def volume_body(emu: FcpEmulator) -> BodyFactory:
+    """``volume_body(**overrides)``: a valid ``POST /v2/volumes`` body (a 100 GB Block volume
+    named ``data`` in us-central1-a)."""
+    return lambda **overrides: {
+        "name": "data",
+        "project": emu.project,
+        "disk_interface": "Block",
+        "region": "us-central1-a",
+        "size_gb": 100,
+        **overrides,
+    }
+
+
+@pytest.fixture
 def place(client: httpx.Client, bid_body: BodyFactory) -> BodyFactory:
     """``place(**overrides)``: POST a bid, expect 201, return the BidModel."""
 

@@ -219,18 +219,9 @@ def test_an_ssh_key_in_use_by_a_live_bid_cannot_be_deleted(
 
 
 def test_volumes_create_attach_rename_and_delete(
-    emu: FcpEmulator, client: httpx.Client, place: BodyFactory
+    emu: FcpEmulator, client: httpx.Client, place: BodyFactory, volume_body: BodyFactory
 ) -> None:
-    created = client.post(
-        "/v2/volumes",
-        json={
-            "name": "data",
-            "project": emu.project,
-            "disk_interface": "Block",
-            "region": "us-central1-a",
-            "size_gb": 100,
-        },
-    )
+    created = client.post("/v2/volumes", json=volume_body())
     assert created.status_code == 201
     vol = created.json()
     assert (vol["capacity_gb"], vol["interface"], vol["deleted_at"]) == (100, "Block", None)
@@ -254,31 +245,17 @@ def test_volumes_create_attach_rename_and_delete(
     ("name", "ok"), [("data", True), ("Data", False), ("-x", False), ("x" * 65, False)]
 )
 def test_volume_names_follow_the_documented_pattern(
-    emu: FcpEmulator, client: httpx.Client, name: str, ok: bool
+    client: httpx.Client, volume_body: BodyFactory, name: str, ok: bool
 ) -> None:
-    body = {
-        "name": name,
-        "project": emu.project,
-        "disk_interface": "File",
-        "region": "us-central1-a",
-        "size_gb": 1,
-    }
+    body = volume_body(name=name, disk_interface="File", size_gb=1)
     assert client.post("/v2/volumes", json=body).status_code == (201 if ok else 422)
 
 
 def test_a_volume_must_be_in_the_bids_region(
-    emu: FcpEmulator, client: httpx.Client, bid_body: BodyFactory
+    client: httpx.Client, bid_body: BodyFactory, volume_body: BodyFactory
 ) -> None:
-    vol = client.post(
-        "/v2/volumes",
-        json={
-            "name": "far",
-            "project": emu.project,
-            "disk_interface": "Block",
-            "region": "us-central1-b",
-            "size_gb": 10,
-        },
-    ).json()
+    body = volume_body(name="far", region="us-central1-b", size_gb=10)
+    vol = client.post("/v2/volumes", json=body).json()
     body = bid_body(launch_specification={"volumes": [vol["fid"]]})
     assert client.post("/v2/spot/bids", json=body).status_code == 400
 

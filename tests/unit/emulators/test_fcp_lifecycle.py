@@ -208,18 +208,9 @@ def test_pause_spins_instances_down_and_resume_brings_the_same_ones_back(
 
 
 def test_volumes_change_only_while_paused(
-    emu: FcpEmulator, client: httpx.Client, place: BodyFactory
+    emu: FcpEmulator, client: httpx.Client, place: BodyFactory, volume_body: BodyFactory
 ) -> None:
-    vol = client.post(
-        "/v2/volumes",
-        json={
-            "name": "v",
-            "project": emu.project,
-            "disk_interface": "Block",
-            "region": "us-central1-a",
-            "size_gb": 1,
-        },
-    ).json()
+    vol = client.post("/v2/volumes", json=volume_body(name="v", size_gb=1)).json()
     bid = place()
     url = f"/v2/spot/bids/{bid['fid']}"
     assert client.patch(url, json={"volumes": [vol["fid"]]}).status_code == 400

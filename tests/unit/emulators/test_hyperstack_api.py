@@ -15,11 +15,6 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
 def hs(clock: ManualClock) -> Iterator[HyperstackEmulator]:
     with HyperstackEmulator(clock=clock, boot=False) as emulator:
         yield emulator

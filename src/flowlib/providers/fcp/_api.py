@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowlib.core.http import AmbiguousRequestError, ApiClient
-from flowlib.errors import APIError, ResourceNotFoundError
+from flowlib.core.cloud import create_once
+from flowlib.core.http import ApiClient
+from flowlib.errors import APIError, FlowError, ResourceNotFoundError
 
 if TYPE_CHECKING:
     import httpx
@@ -47,6 +48,10 @@ class FcpApi:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self.calls += 1
         return self.http.request(method, path, **kwargs)
+
+    def _post(self, path: str, body: Json, idempotency_key: str | None = None) -> Json:
+        created: Json = self._send("POST", path, json=body, idempotency_key=idempotency_key).json()
+        return created
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._send("GET", path, params=params).json()
@@ -82,23 +87,17 @@ class FcpApi:
         """POST a bid exactly once. After an answer that was lost (a dropped connection, a 5xx
         to the POST) the bid is looked up by its name before it is sent again, with the same
         ``Idempotency-Key``; a duplicate-name refusal also means the first one went through."""
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                created: Json = self._send(
-                    "POST", "/v2/spot/bids", json=body, idempotency_key=idempotency_key
-                ).json()
-                return created
-            except AmbiguousRequestError:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-                log.info("bid %s: answer lost; looking it up by name", body["name"])
-            except APIError as exc:
-                if exc.status_code != 400 or "already" not in exc.message.lower():
-                    raise
-            found = self.find_bid(body["project"], body["name"])
-            if found is not None:
-                return found
-        raise AssertionError("unreachable")
+
+        def find() -> Json | None:
+            log.info("bid %s: answer lost or name taken; looking it up by name", body["name"])
+            return self.find_bid(body["project"], body["name"])
+
+        return create_once(
+            lambda: self._post("/v2/spot/bids", body, idempotency_key),
+            find,
+            attempts=CREATE_ATTEMPTS,
+            retry=_name_taken,
+        )
 
     def find_bid(self, project: str, name: str) -> Json | None:
         """The live bid called ``name`` (else the newest one), or None."""
@@ -145,20 +144,17 @@ class FcpApi:
         body: Json = {"project": project, "name": name}
         if public_key is not None:
             body["public_key"] = public_key
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                created: Json = self._send("POST", "/v2/ssh-keys", json=body).json()
-                return created
-            except AmbiguousRequestError:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
+
+        def find() -> Json | None:
             for key in self.ssh_keys(project):
                 if key.get("name") == name:
                     if public_key is not None:
                         return key
                     with contextlib.suppress(ResourceNotFoundError):
                         self._send("DELETE", f"/v2/ssh-keys/{key['fid']}")
-        raise AssertionError("unreachable")
+            return None
+
+        return create_once(lambda: self._post("/v2/ssh-keys", body), find, attempts=CREATE_ATTEMPTS)
 
     def api_keys(self) -> list[Json]:
         return list(self._get("/v2/api-keys"))
@@ -167,17 +163,16 @@ class FcpApi:
         """Create a key; after a lost answer the orphan (its secret is given once) is revoked
         and the key made again."""
         body = {"name": name, "expires_at": expires_at}
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                created: Json = self._send("POST", "/v2/api-keys", json=body).json()
-                return created
-            except AmbiguousRequestError:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
+
+        def revoke_orphans() -> Json | None:
             for key in self.api_keys():
                 if key.get("name") == name and not key.get("deactivated_at"):
                     self.revoke_api_key(str(key["fid"]))
-        raise AssertionError("unreachable")
+            return None
+
+        return create_once(
+            lambda: self._post("/v2/api-keys", body), revoke_orphans, attempts=CREATE_ATTEMPTS
+        )
 
     def revoke_api_key(self, fid: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
@@ -189,19 +184,21 @@ class FcpApi:
 
     def create_volume(self, body: Json, *, idempotency_key: str) -> Json:
         """Create a volume once: after a lost answer, look it up by name before sending again."""
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                created: Json = self._send(
-                    "POST", "/v2/volumes", json=body, idempotency_key=idempotency_key
-                ).json()
-                return created
-            except AmbiguousRequestError:
-                if attempt == CREATE_ATTEMPTS:
-                    raise
-            for volume in self.volumes(body["project"]):
-                if volume.get("name") == body["name"]:
-                    return volume
-        raise AssertionError("unreachable")
+
+        def find() -> Json | None:
+            named = (v for v in self.volumes(body["project"]) if v.get("name") == body["name"])
+            return next(named, None)
+
+        return create_once(
+            lambda: self._post("/v2/volumes", body, idempotency_key),
+            find,
+            attempts=CREATE_ATTEMPTS,
+        )
 
     def delete_volume(self, fid: str) -> None:
         self._send("DELETE", f"/v2/volumes/{fid}")
+
+
+def _name_taken(exc: FlowError) -> bool:
+    """A bid refused because its name is taken: the first POST went through."""
+    return isinstance(exc, APIError) and exc.status_code == 400 and "already" in exc.message.lower()

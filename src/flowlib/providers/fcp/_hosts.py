@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING
 from flowlib.errors import ValidationError
 
 if TYPE_CHECKING:
-    from flowlib.core.hosts import HostAddress, HostFactory, RemoteHost
+    from flowlib.core.hosts import HostAddress, RemoteHost
     from flowlib.providers.fcp._api import FcpApi, Json
-    from flowlib.providers.fcp._settings import FcpSettings
 
 __all__ = [
     "address",
-    "factory_for",
     "follow_command",
     "own_key",
     "resolve_keys",
@@ -37,19 +35,6 @@ __all__ = [
 TASK_LOG = "${FLOW_ROOT:-}/var/log/flow/task.log"
 STARTUP_LOG = "${FLOW_ROOT:-}/var/log/foundry/startup_script.log"
 EXIT_CODE = "${FLOW_ROOT:-}/var/run/flow/exit_code"
-
-
-def factory_for(settings: FcpSettings, home: Path) -> HostFactory:
-    """The host factory the settings ask for: OpenSSH, or the emulator's sandboxes."""
-    if settings.remote_host == "sandbox":
-        from flowlib.core.hosts import sandbox_factory
-
-        base = settings.sandbox_dir
-        assert base is not None  # checked with the settings
-        return sandbox_factory(lambda a: base / a.instance_id)
-    from flowlib.core.ssh import ssh_factory
-
-    return ssh_factory(home)
 
 
 def address(inst: Json, user: str, key_path: str | None) -> HostAddress:

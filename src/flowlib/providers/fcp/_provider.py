@@ -277,8 +277,7 @@ class FcpProvider:
         if bid is not None and not data.get("bid"):
             updates["bid"] = bid["fid"]
         instances = by_bid.get(str(bid["fid"]), []) if bid is not None else []
-        by_fid = {str(i["fid"]): i for i in instances}
-        current = [by_fid[f] for f in (bid or {}).get("instances", []) if f in by_fid]
+        current = _current(bid, instances)
         preempted = sum(1 for i in instances if i.get("status") == "STATUS_PREEMPTED")
         quantity = max(1, int((bid or {}).get("instance_quantity") or 1))
         codes: dict[str, int] = {k: int(v) for k, v in (data.get("exit_codes") or {}).items()}
@@ -387,10 +386,19 @@ class FcpProvider:
 
     def _follow(self, record: TaskRecord, tail: int | None) -> Iterator[str]:
         while True:
+            # One look at the bid and its instances serves the task's state and its node 0.
             record = self._fresh(record)
-            inst = self._node(record, 0)
+            bid, instances = self._bid_and_instances(record)
+            finished = (
+                bid is not None
+                and bid.get("status") == "Terminated"
+                and record.provider_data.get("exit_codes")
+            )
+            by_bid = {str(bid["fid"]): instances} if bid is not None and not finished else {}
+            state = self._state(record, bid, by_bid)  # as status() sees it
+            nodes = _current(bid, instances)
+            inst = nodes[0] if nodes else None
             up = inst is not None and inst.get("status") in _status.UP
-            state = self.status([record])[record.task_id]
             if up and inst is not None and not state.status.is_terminal:
                 yield from self.host(inst).stream(_hosts.follow_command(tail))
                 return
@@ -426,6 +434,14 @@ class FcpProvider:
             self.api.revoke_api_key(str(key))
 
     # -- instances, ssh, ports ----------------------------------------------------------------
+    def _bid_and_instances(self, record: TaskRecord) -> tuple[Json | None, list[Json]]:
+        """The task's bid (its FID recorded) and every instance of it, ended ones included."""
+        fid = record.provider_data.get("bid")
+        bid = self.api.get_bid(str(fid)) if fid else None
+        if bid is None:
+            return None, []
+        return bid, self.api.instances(self._project_of(record), [str(fid)])
+
     def _nodes(self, record: TaskRecord) -> list[Json]:
         record = self._fresh(record)
         fid = record.provider_data.get("bid")
@@ -434,8 +450,7 @@ class FcpProvider:
         bid = self.api.get_bid(str(fid))
         if bid is None or not bid.get("instances"):
             return []
-        found = {str(i["fid"]): i for i in self.api.instances(self._project_of(record), [str(fid)])}
-        return [found[f] for f in bid["instances"] if f in found]
+        return _current(bid, self.api.instances(self._project_of(record), [str(fid)]))
 
     def _node(self, record: TaskRecord, node: int) -> Json | None:
         nodes = self._nodes(record)
@@ -450,9 +465,12 @@ class FcpProvider:
 
     def host(self, inst: Json) -> RemoteHost:
         """The remote host of an instance (from the API's instance object)."""
-        factory = self._host_factory or _hosts.factory_for(self.settings, self.home)
-        self._host_factory = factory
-        return factory(_hosts.address(inst, self.settings.ssh_user, self._login_key()))
+        if self._host_factory is None:
+            from flowlib.core.cloud import host_factory
+
+            s = self.settings
+            self._host_factory = host_factory(s.remote_host, s.sandbox_dir, self.home)
+        return self._host_factory(_hosts.address(inst, self.settings.ssh_user, self._login_key()))
 
     def _login_key(self) -> str | None:
         if self.settings.ssh_key_path is not None:
@@ -588,6 +606,12 @@ class FcpProvider:
             raise VolumeNotFoundError(
                 f"no FCP volume {volume_id}", suggestions=["`flow volumes` lists them"]
             ) from exc
+
+
+def _current(bid: Json | None, instances: list[Json]) -> list[Json]:
+    """The bid's current instances (its ``instances`` list, in order) among ``instances``."""
+    by_fid = {str(i["fid"]): i for i in instances}
+    return [by_fid[f] for f in (bid or {}).get("instances", []) if f in by_fid]
 
 
 def _expiry(config: TaskConfig) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowlib.core.cloud import check_remote_host, unknown_keys
 from flowlib.errors import AuthenticationError, ConfigError
 
 __all__ = ["DEFAULT_API_URL", "FcpSettings"]
@@ -72,19 +73,7 @@ class FcpSettings:
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> FcpSettings:
-        unknown = sorted(set(settings) - _KEYS)
-        if unknown:
-            import difflib
-
-            tips = [
-                f"did you mean '{close[0]}'?"
-                for key in unknown
-                if (close := difflib.get_close_matches(key, sorted(_KEYS), n=1))
-            ]
-            raise ConfigError(
-                f"unknown setting(s) for provider fcp: {', '.join(unknown)}",
-                suggestions=tips or [f"valid keys: {', '.join(sorted(_KEYS))}"],
-            )
+        unknown_keys("fcp", settings, _KEYS)
         values = dict(settings)
         try:
             keys = values.get("ssh_keys", ())
@@ -101,16 +90,7 @@ class FcpSettings:
                 suggestions=["numbers for *_s keys, a list for ssh_keys, paths for *_path/_dir"],
             ) from None
         made = cls(**values)
-        if made.remote_host not in ("ssh", "sandbox"):
-            raise ConfigError(
-                f"providers.fcp.remote_host must be 'ssh' or 'sandbox', got {made.remote_host!r}",
-                suggestions=["ssh reaches real instances; sandbox is for the FCP emulator"],
-            )
-        if made.remote_host == "sandbox" and made.sandbox_dir is None:
-            raise ConfigError(
-                "providers.fcp.remote_host=sandbox needs providers.fcp.sandbox_dir",
-                suggestions=["the emulator prints its instances directory when it starts"],
-            )
+        check_remote_host("fcp", made.remote_host, made.sandbox_dir)
         return made
 
     def secret(self) -> str:

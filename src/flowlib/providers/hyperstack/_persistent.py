@@ -144,10 +144,11 @@ class PersistentInstances:
         found = self.provider.find_vms(instance_vm_name(name))
         return self.provider._keep_one(found) if found else None
 
-    def ensure(self, name: str, config: TaskConfig | None) -> Json:
+    def ensure(self, name: str, config: TaskConfig | None, vm: Json | None = None) -> Json:
         """The instance's VM, created when absent (``config`` given), restored when
-        hibernated, started when stopped. Never waits."""
-        vm = self.find(name)
+        hibernated, started when stopped. Never waits. ``vm``: the VM as just listed (else it
+        is looked up)."""
+        vm = vm or self.find(name)
         if vm is None:
             if config is None:
                 raise ValidationError(
@@ -190,14 +191,17 @@ class PersistentInstances:
         }
         return p.create_vm(instance_vm_name(name), body)
 
-    def reach(self, name: str, *, wake: bool) -> tuple[Json, RemoteHost] | None:
+    def reach(
+        self, name: str, *, wake: bool, vm: Json | None = None
+    ) -> tuple[Json, RemoteHost] | None:
         """The VM and a host that answers, when it is ACTIVE with an IP now; else None (after
-        asking it to wake, with ``wake``). The agent is given its settings on the way."""
-        vm = self.find(name)
+        asking it to wake, with ``wake``). The agent is given its settings on the way. ``vm``:
+        the VM as just listed (else it is looked up)."""
+        vm = vm or self.find(name)
         if vm is None:
             return None
         if wake and vm.get("status") in _ASLEEP:
-            self.ensure(name, None)
+            self.ensure(name, None, vm)
             return None
         host = self.provider._host(vm)
         if host is None:
@@ -287,8 +291,10 @@ class PersistentInstances:
         out: dict[str, TaskState] = {}
         for name, group in by_instance.items():
             vm_name = instance_vm_name(name)
-            vm = next((v for v in listed if v.get("name") == vm_name), None)
             try:
+                same = [v for v in listed if v.get("name") == vm_name]
+                same.sort(key=lambda v: int(v["id"]))  # oldest first, as find() has them
+                vm = self.provider._keep_one(same) if same else None
                 out.update(self._instance_states(name, group, vm))
             except FlowError as exc:  # this instance cannot be looked at now; the others can
                 for r in group:
@@ -310,13 +316,15 @@ class PersistentInstances:
         reached: tuple[Json, RemoteHost] | None = None
         if waiting:
             if vm is None or vm.get("status") in _ASLEEP:
-                vm = self.ensure(name, waiting[0].config)  # created, restored or started
-            reached = self.reach(name, wake=True)
+                vm = self.ensure(name, waiting[0].config, vm)  # created, restored or started
+                reached = self.reach(name, wake=True)  # a fresh look, after the wake
+            else:
+                reached = self.reach(name, wake=True, vm=vm)
             if reached is not None:
                 vm = reached[0]
                 delivered = self.flush(name, reached[0], reached[1], also=waiting)
         elif vm is not None and vm.get("status") == "ACTIVE":
-            reached = self.reach(name, wake=False)
+            reached = self.reach(name, wake=False, vm=vm)
         probe = None
         ids = [r.task_id for r in records if r.task_id not in out]
         if reached is not None:

@@ -184,19 +184,21 @@ class HyperstackProvider:
     def create_vm(self, name: str, body: Json) -> Json:
         """Create the VM called ``name`` exactly once: a VM of that name is adopted, and a
         create whose answer was lost is looked up by name before it is sent again."""
+        from flowlib.core.cloud import create_once
         from flowlib.core.http import AmbiguousRequestError
 
-        for _ in range(_CREATE_ATTEMPTS):
+        def find() -> Json | None:
             existing = self.find_vms(name)
-            if existing:
-                return self._keep_one(existing)
-            try:
-                return self.api.create_vm(body)[0]
-            except AmbiguousRequestError:
-                continue
-        existing = self.find_vms(name)
-        if existing:
-            return self._keep_one(existing)
+            return self._keep_one(existing) if existing else None
+
+        try:
+            return find() or create_once(
+                lambda: self.api.create_vm(body)[0], find, attempts=_CREATE_ATTEMPTS
+            )
+        except AmbiguousRequestError:  # the last answer was lost too: one more look
+            found = find()
+            if found is not None:
+                return found
         raise ProviderError(
             f"hyperstack did not confirm creating VM {name} after {_CREATE_ATTEMPTS} tries, "
             "and no VM of that name exists",
@@ -368,16 +370,12 @@ class HyperstackProvider:
 
     def _hosts(self) -> HostFactory:
         if self._host_factory is None:
-            if self.settings.remote_host == "sandbox":
-                from flowlib.core.hosts import sandbox_factory
+            from flowlib.core.cloud import host_factory
 
-                base = self.settings.sandbox_dir
-                assert base is not None  # checked with the settings
-                self._host_factory = sandbox_factory(lambda a: Path(base) / a.instance_id)
-            else:
-                from flowlib.core.ssh import ssh_factory
-
-                self._host_factory = ssh_factory(self.home, clock=self.clock)
+            s = self.settings
+            self._host_factory = host_factory(
+                s.remote_host, s.sandbox_dir, self.home, clock=self.clock
+            )
         return self._host_factory
 
     # -- logs ------------------------------------------------------------------------------
@@ -416,51 +414,35 @@ class HyperstackProvider:
     def logs(
         self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
     ) -> Iterator[str]:
-        if not follow:
-            lines = self._log_bytes(record).decode("utf-8", "replace").splitlines()
-            return iter(lines if tail is None else lines[-tail:] if tail > 0 else [])
-        return self._follow(record, tail)
+        from flowlib.core.follow import follow_lines, tail_lines
 
-    def _follow(self, record: TaskRecord, tail: int | None) -> Iterator[str]:
+        if not follow:
+            return iter(tail_lines(self._log_bytes(record), tail))
         host: RemoteHost | None = None
         vm: Json | None = None
-        position = 0
-        pending = b""
-        first = True
         log_path, code_path = self._paths(record)
-        while True:
+        live = _WAKING if record.config.instance_name else _PENDING
+
+        def poll(position: int) -> tuple[bytes | None, bool]:
+            nonlocal host, vm
             if host is None:
                 vm = self._vm_of(record)
                 host = self._host(vm) if vm is not None else None
-            data: bytes | None = None
             done = False
             if host is not None:
                 try:
                     done = host.read_file(code_path) is not None
                     data = host.read_file(log_path)
+                    return (None if data is None else data[position:]), done
                 except FlowError:
                     host = None
-            live = _WAKING if record.config.instance_name else _PENDING
-            if host is None and (vm is None or vm.get("status") not in ("ACTIVE", *live)):
+            if vm is None or vm.get("status") not in ("ACTIVE", *live):
                 path = self._log_copy(record.task_id)  # the VM is gone: its kept log, if any
-                data, done = (path.read_bytes() if path.exists() else b""), True
-            if data is not None:
-                if first and tail is not None:  # start with the last `tail` complete lines
-                    complete = data[: data.rfind(b"\n") + 1]
-                    lines = complete.decode("utf-8", "replace").splitlines()
-                    yield from lines[-tail:] if tail > 0 else []
-                    position = len(complete)
-                first = False
-                chunk, position = data[position:], len(data)
-                pending += chunk
-                *complete_lines, pending = pending.split(b"\n")
-                for line in complete_lines:
-                    yield line.decode("utf-8", "replace")
-            if done:
-                if pending:
-                    yield pending.decode("utf-8", "replace")
-                return
-            self.clock.sleep(min(self.poll_interval_s, 1.0))
+                return (path.read_bytes() if path.exists() else b"")[position:], True
+            return None, done
+
+        sleep = min(self.poll_interval_s, 1.0)
+        return follow_lines(poll, lambda: self.clock.sleep(sleep), tail=tail)
 
     def _vm_of(self, record: TaskRecord) -> Json | None:
         if record.config.instance_name:  # the instance's VM now (it may have been re-created)

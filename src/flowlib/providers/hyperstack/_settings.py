@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from flowlib.core.cloud import check_remote_host
 from flowlib.errors import ConfigError
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_IMAGE", "KEY_HINT", "HyperstackSettings", "load_settings"]
@@ -90,10 +91,5 @@ def load_settings(raw: Mapping[str, Any]) -> HyperstackSettings:
             suggestions=tips or [f"valid keys: {', '.join(sorted(fields))}"],
             provider="hyperstack",
         ) from None
-    if settings.remote_host == "sandbox" and settings.sandbox_dir is None:
-        raise ConfigError(
-            "providers.hyperstack.remote_host is 'sandbox' but sandbox_dir is not set",
-            suggestions=["set sandbox_dir to the emulator's instances directory"],
-            provider="hyperstack",
-        )
+    check_remote_host("hyperstack", settings.remote_host, settings.sandbox_dir)
     return settings

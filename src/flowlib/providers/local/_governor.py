@@ -227,7 +227,7 @@ def decide(
     return Decision(True, gpus=tuple(sorted(g.index for g in usable[: request.gpus])))
 
 
-def request_of(config: Any, local_gpus: Sequence[Any] = ()) -> Request:
+def request_of(config: Any) -> Request:
     """The GPUs a TaskConfig asks for: the count of ``instance_type`` (``2xa100`` -> 2), or 1
     for ``min_gpu_memory_gb``; none when it names no hardware."""
     if config.instance_type is None:
@@ -408,10 +408,11 @@ def wait_then_exec(spec_path: Path, runner: CommandRunner | None = None) -> None
     queue = Queue(Path(spec["home"]) / "governor")
     runner = runner or SubprocessRunner()
     shown: str | None = None
+    total_ram = total_ram_mb()  # fixed: read once, not on every look
 
     def check() -> Decision:
         gpus = read_gpus(runner) if request.gpus else []
-        never = impossible(request, settings, gpus, total_ram_mb())
+        never = impossible(request, settings, gpus, total_ram)
         if never is not None:
             _fail(task_dir, f"the local resource governor cannot start this task: {never}")
         return decide(request, settings, gpus, free_ram_mb())

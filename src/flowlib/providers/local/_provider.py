@@ -24,8 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core import procs as _procs
+from flowlib.core.follow import complete_lines, follow_lines, keep_last
 from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRunner
-from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
+from flowlib.core.startup import (
+    CODE_ARCHIVE,
+    EXIT_TIMEOUT,
+    ScriptContext,
+    build_script,
+    read_markers,
+)
 from flowlib.errors import CapacityError, ProviderError
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, TaskState
@@ -197,18 +204,17 @@ class LocalProvider:
         if child is not None:
             child.poll()  # reap our own child so it does not linger as a zombie
         pid = record.provider_data.get("pid")
-        exit_code = _read_int(run / "exit_code")
-        alive = exit_code is None and (
+        markers = read_markers(run)
+        alive = markers.exit_code is None and (
             pid is not None and _procs.alive(int(pid), record.provider_data.get("start_ticks"))
         )
-        if exit_code is None and not alive:
+        if markers.exit_code is None and not alive:
             # The workload may have written its exit code and ended between the two looks above:
             # read again before calling the task vanished.
-            exit_code = _read_int(run / "exit_code")
-        message = _read_text(run / "message")
-        started = _mtime(run / "started")
+            markers = read_markers(run)
+        exit_code, message, started = markers.exit_code, markers.message, markers.started_at
         if exit_code is not None:
-            done = _mtime(run / "exit_code")
+            done = markers.completed_at
             if record.cancel_requested:
                 return TaskState(
                     TaskStatus.CANCELLED, exit_code, "exited", "cancelled by user", started, done
@@ -251,31 +257,21 @@ class LocalProvider:
 
     def _follow(self, record: TaskRecord, path: Path, tail: int | None) -> Iterator[str]:
         exit_marker = self.task_dir(record.task_id) / "root/var/run/flow/exit_code"
-        pending = b""
         position = 0
         if tail is not None:  # start with the last `tail` complete lines, then follow
             last, position = _last_lines(path, tail)
             yield from last
-        while True:
+
+        def poll(position: int) -> tuple[bytes, bool]:
             finished = exit_marker.exists() or self._state(record).status.is_terminal
             try:
                 with open(path, "rb") as fh:
                     fh.seek(position)
-                    chunk = fh.read()
+                    return fh.read(), finished
             except FileNotFoundError:
-                chunk = b""
-            if chunk:
-                position += len(chunk)
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for line in complete:
-                    yield line.decode("utf-8", "replace")
-            elif finished:
-                if pending:
-                    yield pending.decode("utf-8", "replace")
-                return
-            else:
-                self.clock.sleep(FOLLOW_POLL_S)
+                return b"", finished
+
+        yield from follow_lines(poll, lambda: self.clock.sleep(FOLLOW_POLL_S), position=position)
 
     def cancel(self, record: TaskRecord) -> None:
         pid = record.provider_data.get("pid")
@@ -366,21 +362,6 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _read_int(path: Path) -> int | None:
-    text = _read_text(path)
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _mtime(path: Path) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
 def _last_lines(path: Path, lines: int | None) -> tuple[list[str], int]:
     """The last ``lines`` complete lines of a file, read from the end (logs can be large), and
     the offset just after them."""
@@ -395,10 +376,7 @@ def _last_lines(path: Path, lines: int | None) -> tuple[list[str], int]:
             pos = max(0, pos - 64 * 1024)
             fh.seek(pos)
             data = fh.read(end - pos)
-    complete = data.rfind(b"\n") + 1
-    out = data[:complete].decode("utf-8", "replace").splitlines()
-    if lines is not None:
-        out = out[-lines:] if lines > 0 else []
+    out, complete = complete_lines(data, lines)
     return out, end - len(data) + complete
 
 
@@ -411,8 +389,4 @@ def _tail(path: Path, lines: int | None) -> list[str]:
             rest = fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return complete
-    if rest:
-        complete = [*complete, rest]
-        if lines is not None:
-            complete = complete[-lines:] if lines > 0 else []
-    return complete
+    return keep_last([*complete, rest], lines) if rest else complete

@@ -12,11 +12,11 @@ import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from flowlib.core.startup import Markers, read_markers
 from flowlib.errors import ProviderError
 
 if TYPE_CHECKING:
@@ -30,17 +30,6 @@ __all__ = ["Cluster", "LocalCluster", "Markers", "RemoteCluster"]
 # silently change what is submitted).
 _DROPPED_PREFIXES = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_")
 _DROPPED = ("FLOW_API_KEY", "FLOW_ROOT")
-
-
-@dataclass(frozen=True)
-class Markers:
-    """What a task's startup script left in ``var/run/flow``: the exit code once the workload
-    ended, when it started and ended, and why the script failed (if it did)."""
-
-    exit_code: int | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    message: str | None = None
 
 
 class Cluster(Protocol):
@@ -129,29 +118,7 @@ class LocalCluster:
             return None
 
     def markers(self, run_dirs: Mapping[str, str]) -> dict[str, Markers]:
-        return {key: _local_markers(Path(d)) for key, d in run_dirs.items()}
-
-
-def _local_markers(run: Path) -> Markers:
-    def text(name: str) -> str | None:
-        try:
-            return (run / name).read_text("utf-8", "replace").strip() or None
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    def mtime(name: str) -> datetime | None:
-        try:
-            return datetime.fromtimestamp((run / name).stat().st_mtime, timezone.utc)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    code = _int(text("exit_code"))
-    return Markers(
-        exit_code=code,
-        started_at=mtime("started"),
-        completed_at=mtime("exit_code") if code is not None else None,
-        message=text("message"),
-    )
+        return {key: read_markers(Path(d)) for key, d in run_dirs.items()}
 
 
 def _int(text: str | None) -> int | None:

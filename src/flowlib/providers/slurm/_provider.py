@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core.follow import follow_lines, tail_lines
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
 from flowlib.errors import CapacityError, ProviderError, ValidationError
@@ -283,43 +284,23 @@ class SlurmProvider:
         if path is None:
             return iter(())
         if not follow:
-            data = self.cluster.read_from(path) or b""
-            lines = data.decode("utf-8", "replace").splitlines()
-            if tail is not None:
-                lines = lines[-tail:] if tail > 0 else []
-            return iter(lines)
+            return iter(tail_lines(self.cluster.read_from(path) or b"", tail))
         return self._follow(record, path, tail)
 
     def _follow(self, record: TaskRecord, path: str, tail: int | None) -> Iterator[str]:
-        data = self.cluster.read_from(path) or b""
-        complete = data.rfind(b"\n") + 1
-        position = complete
-        if tail is not None:
-            lines = data[:complete].decode("utf-8", "replace").splitlines()
-            yield from (lines[-tail:] if tail > 0 else [])
-        else:
-            yield from data[:complete].decode("utf-8", "replace").splitlines()
-        pending = b""
         last_squeue = self.clock.monotonic()
-        while True:
+
+        def poll(position: int) -> tuple[bytes, bool]:
+            nonlocal last_squeue
             marker = self.cluster.markers({"t": _run_dir(record)}).get("t", Markers())
             finished = marker.exit_code is not None
             if not finished and self.clock.monotonic() - last_squeue >= 2.0:
                 last_squeue = self.clock.monotonic()
                 finished = self.status([record])[record.task_id].status.is_terminal
-            chunk = self.cluster.read_from(path, position) or b""
-            if chunk:
-                position += len(chunk)
-                pending += chunk
-                *done, pending = pending.split(b"\n")
-                for line in done:
-                    yield line.decode("utf-8", "replace")
-            elif finished:
-                if pending:
-                    yield pending.decode("utf-8", "replace")
-                return
-            else:
-                self.clock.sleep(min(self.poll_interval_s, 0.1))
+            return self.cluster.read_from(path, position) or b"", finished
+
+        sleep = min(self.poll_interval_s, 0.1)
+        return follow_lines(poll, lambda: self.clock.sleep(sleep), tail=tail)
 
     # -- control -------------------------------------------------------------------------
     def cancel(self, record: TaskRecord) -> None:

@@ -2,7 +2,8 @@
 two ways to reach it (an ``httpx`` transport in-process, or a loopback server with a ticker) and
 the waiting helpers tests use.
 
-A cloud's emulator subclasses :class:`EmulatorBase` and says how to route a request
+A cloud's emulator subclasses :class:`EmulatorBase`, sets :attr:`EmulatorBase.state` (its
+:class:`MachineState`: lock, tick, machines' disks and scripts) and says how to route a request
 (:meth:`EmulatorBase._dispatch`, called under :attr:`EmulatorBase.lock` after a tick), how its
 errors look (its :class:`~._wire.ApiError` subclass, :meth:`EmulatorBase._fault_response`,
 :meth:`EmulatorBase._internal_error`) and which headers carry its credential.
@@ -13,24 +14,46 @@ from __future__ import annotations
 import email.utils
 import json
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from ._clock import EmulatorClock, ManualClock
+from ._boot import SCRIPT_LOG, Sandbox, ScriptProcess
+from ._clock import EmulatorClock, ManualClock, SystemClock
 from ._faults import FaultPlan
 from ._server import LoopbackServer, httpx_handler
 from ._wire import ApiError, WireRequest, WireResponse
 
-__all__ = ["EmulatorBase", "RecordedCall"]
+__all__ = ["EmulatorBase", "MachineState", "RecordedCall"]
 
-_E = TypeVar("_E", bound="EmulatorBase")
+_E = TypeVar("_E", bound="EmulatorBase[Any]")
+_Id = TypeVar("_Id")
+_Id_contra = TypeVar("_Id_contra", contravariant=True)
+
+
+class MachineState(Protocol[_Id_contra]):
+    """What the shared plumbing needs of a cloud's state."""
+
+    @property
+    def lock(self) -> threading.RLock: ...
+
+    def tick(self) -> None:
+        """Apply every due transition (the lock is held)."""
+
+    def sandbox_root(self, machine_id: _Id_contra, /) -> Path:
+        """A machine's disk (``FLOW_ROOT``)."""
+        ...
+
+    def script_processes(self) -> list[ScriptProcess]:
+        """Every script the machines started, ended ones included (the lock is held)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -49,19 +72,30 @@ class RecordedCall:
     at: float
 
 
-class EmulatorBase:
-    """The plumbing of an emulated cloud; subclasses hold the cloud itself."""
+class EmulatorBase(Generic[_Id]):
+    """The plumbing of an emulated cloud; subclasses hold the cloud itself (``_Id``: how a
+    machine is named)."""
 
     #: lower-case header names that carry a credential: never recorded
     secret_headers: tuple[str, ...] = ("authorization",)
     #: the base URL in-process (no socket), a name only
     inprocess_url: str = "http://emulator.invalid"
     ticker_name: str = "emulator-ticker"
+    #: where a machine's startup script writes its output, relative to its root
+    script_log: str = SCRIPT_LOG
+    state: MachineState[_Id]
 
-    def __init__(self, clock: EmulatorClock, workdir: Path | None, own_workdir: bool) -> None:
-        self.clock = clock
+    def __init__(
+        self, clock: EmulatorClock | None, workdir: Path | None, boot: bool, workdir_prefix: str
+    ) -> None:
+        """``workdir`` None with ``boot``: a temporary one, removed on close. ``self.sandbox``
+        is where machines boot (None: they do not run their scripts)."""
+        self.clock: EmulatorClock = clock if clock is not None else SystemClock()
+        self._own_workdir = workdir is None and boot
+        if workdir is None and boot:
+            workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix))
         self.workdir = workdir
-        self._own_workdir = own_workdir
+        self.sandbox = Sandbox(workdir / "instances") if boot and workdir is not None else None
         self.faults = FaultPlan()
         self.calls: list[RecordedCall] = []
         self.errors: list[BaseException] = []  # bugs of the emulator itself (answered 500)
@@ -70,14 +104,6 @@ class EmulatorBase:
         self._stop = threading.Event()
 
     # ---- what a cloud provides -------------------------------------------------------------
-
-    @property
-    def lock(self) -> threading.RLock:
-        raise NotImplementedError
-
-    def _tick_locked(self) -> None:
-        """Apply every due transition (the lock is held)."""
-        raise NotImplementedError
 
     def _dispatch(self, request: WireRequest) -> WireResponse:
         """Answer one request (the lock is held, the state ticked). May raise ApiError."""
@@ -93,15 +119,45 @@ class EmulatorBase:
     def _auth_headers(self) -> dict[str, str]:
         return {}
 
+    # ---- state -----------------------------------------------------------------------------
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.state.lock
+
+    def instance_root(self, machine_id: _Id) -> Path:
+        """The machine's disk: the ``FLOW_ROOT`` its startup script ran with."""
+        return self.state.sandbox_root(machine_id)
+
+    def startup_log(self, machine_id: _Id) -> str:
+        """What the machine's startup script printed (:attr:`script_log` under its disk)."""
+        path = self.instance_root(machine_id) / self.script_log
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_for_scripts(self, timeout: float = 10.0) -> bool:
+        """Wait (real time, at most ``timeout``) until no machine's script runs; then tick."""
+        deadline = time.monotonic() + timeout
+        self.tick()  # boot what is due first, so a machine created a moment ago is waited for
+        with self.lock:
+            processes = self.state.script_processes()
+        for proc in processes:
+            left = deadline - time.monotonic()
+            if left <= 0 or proc.wait(left) is None:
+                return False
+        self.tick()
+        return True
+
     def _stop_machines(self) -> None:
         """Stop whatever the emulated machines still run (on close)."""
+        for proc in self.state.script_processes():  # a script may be gone and its workload not
+            proc.kill()
 
     # ---- time ------------------------------------------------------------------------------
 
     def tick(self) -> None:
         """Apply every transition due at the clock's time (and notice ended scripts)."""
         with self.lock:
-            self._tick_locked()
+            self.state.tick()
 
     def advance(self, seconds: float) -> None:
         """Move a :class:`ManualClock` forward and apply what became due."""
@@ -134,7 +190,7 @@ class EmulatorBase:
             response = self._fault_response(decision.answer)
         else:
             with self.lock:
-                self._tick_locked()
+                self.state.tick()
                 try:
                     response = self._dispatch(request)
                 except ApiError as exc:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .._wire import ApiError, WireRequest, WireResponse
-from ._entities import SshKey, Volume, dollars
+from ._entities import Bid, Instance, SshKey, Volume, dollars
 from ._keys import new_api_key, new_key_pair
 from ._models import (
     INSTANCES_QUERY_ARRAYS,
@@ -35,6 +35,7 @@ __all__ = ["route"]
 Handler = Callable[[FcpState, WireRequest, str, str], WireResponse]
 _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 T = TypeVar("T")
+_Listed = TypeVar("_Listed", Bid, Instance)
 
 
 def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -88,6 +89,22 @@ def _page(
     more = start + size < len(items)
     token = base64.urlsafe_b64encode(f"o:{start + size}".encode()).decode() if more else None
     return page, token
+
+
+def _listing(
+    state: FcpState,
+    items: list[_Listed],
+    key: Callable[[_Listed], Any],
+    sort_dir: str | None,
+    limit: int | None,
+    cursor: str | None,
+) -> WireResponse:
+    """A sorted page of a list answer: ``{"data": [...], "next_cursor": ...}``."""
+    items.sort(key=key)
+    if sort_dir == "desc":
+        items.reverse()
+    page, token = _page(items, limit, cursor, state.options.default_page_size)
+    return _ok({"data": [item.to_json() for item in page], "next_cursor": token})
 
 
 # ---- account ---------------------------------------------------------------------------------
@@ -212,14 +229,12 @@ def list_bids(state: FcpState, request: WireRequest, key: str, _: str) -> WireRe
         and q.status in (None, b.status)
         and q.name in (None, b.name)
     ]
-    if q.sort_by == "status":
-        bids.sort(key=lambda b: (b.status, b.seq))
-    else:
-        bids.sort(key=lambda b: (b.created_at, b.seq))
-    if q.sort_dir == "desc":
-        bids.reverse()
-    page, cursor = _page(bids, q.limit, q.next_cursor, state.options.default_page_size)
-    return _ok({"data": [b.to_json() for b in page], "next_cursor": cursor})
+    order: Callable[[Bid], Any] = (
+        (lambda b: (b.status, b.seq))
+        if q.sort_by == "status"
+        else (lambda b: (b.created_at, b.seq))
+    )
+    return _listing(state, bids, order, q.sort_dir, q.limit, q.next_cursor)
 
 
 @_route("GET", "/v2/spot/bids/{bid_fid}")
@@ -269,15 +284,12 @@ def list_instances(state: FcpState, request: WireRequest, key: str, _: str) -> W
         and (q.bid_fid_in is None or i.bid in q.bid_fid_in)
         and q.reservation_fid_in is None  # spot instances have no reservation
     ]
-    sort_keys: dict[str, Callable[[Any], Any]] = {
+    sort_keys: dict[str, Callable[[Instance], Any]] = {
         "instance_status": lambda i: (i.status, i.seq),
         "instance_type_fid": lambda i: (i.instance_type, i.seq),
     }
-    found.sort(key=sort_keys.get(q.sort_by or "", lambda i: (i.created_at, i.seq)))
-    if q.sort_dir == "desc":
-        found.reverse()
-    page, cursor = _page(found, q.limit, q.next_cursor, state.options.default_page_size)
-    return _ok({"data": [i.to_json() for i in page], "next_cursor": cursor})
+    order = sort_keys.get(q.sort_by or "", lambda i: (i.created_at, i.seq))
+    return _listing(state, found, order, q.sort_dir, q.limit, q.next_cursor)
 
 
 @_route("GET", "/v2/instances/{instance_fid}/status")

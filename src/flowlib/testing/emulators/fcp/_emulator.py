@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .._base import EmulatorBase, RecordedCall
-from .._boot import SCRIPT_LOG, Sandbox
-from .._clock import EmulatorClock, SystemClock
+from .._clock import EmulatorClock
 from .._wire import WireRequest, WireResponse
 from ._api import route
 from ._catalog import DEFAULT_MARKETS, Market
@@ -21,7 +17,7 @@ from ._state import FcpState, Options
 __all__ = ["FcpEmulator", "RecordedCall"]
 
 
-class FcpEmulator(EmulatorBase):
+class FcpEmulator(EmulatorBase[str]):
     """An emulated Mithril cloud.
 
     In-process (no socket)::
@@ -37,6 +33,8 @@ class FcpEmulator(EmulatorBase):
             httpx.get(f"{url}/v2/me", headers={"Authorization": f"Bearer {emu.api_key}"})
     """
 
+    state: FcpState
+
     def __init__(
         self,
         *,
@@ -51,15 +49,12 @@ class FcpEmulator(EmulatorBase):
         project_name: str = "default",
         boot_env: Callable[[Instance], dict[str, str]] | None = None,
     ) -> None:
-        own = workdir is None and boot
-        workdir = workdir or (Path(tempfile.mkdtemp(prefix="fcp-emulator-")) if boot else None)
-        super().__init__(clock if clock is not None else SystemClock(), workdir, own)
-        sandbox = Sandbox(self.workdir / "instances") if boot and self.workdir else None
+        super().__init__(clock, workdir, boot, "fcp-emulator-")
         self.state = FcpState(
             clock=self.clock,
             timing=timing or Timing(),
             options=options or Options(),
-            sandbox=sandbox,
+            sandbox=self.sandbox,
             seed=seed,
         )
         if boot_env is not None:
@@ -204,51 +199,17 @@ class FcpEmulator(EmulatorBase):
         with self.state.lock:
             return self.state.billed_cents(self.state.bids[bid_fid]) / 100
 
-    def instance_root(self, instance_fid: str) -> Path:
-        """The instance's disk: the ``FLOW_ROOT`` its startup script ran with."""
-        return self.state.sandbox_root(instance_fid)
-
-    def startup_log(self, instance_fid: str) -> str:
-        """What the startup script printed (``var/log/foundry/startup_script.log``)."""
-        path = self.instance_root(instance_fid) / SCRIPT_LOG
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def wait_for_scripts(self, timeout: float = 10.0) -> bool:
-        """Wait (real time, at most ``timeout``) until no startup script runs; then tick."""
-        deadline = time.monotonic() + timeout
-        with self.state.lock:
-            instances = list(self.state.instances.values())
-        for inst in instances:
-            if inst.process is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or inst.process.wait(left) is None:
-                    return False
-        self.tick()
-        return True
-
     # ---- serving (the pipeline itself is EmulatorBase's) -------------------------------
 
     secret_headers = ("authorization",)
     inprocess_url = "http://fcp.emulator"
     ticker_name = "fcp-ticker"
 
-    @property
-    def lock(self) -> threading.RLock:
-        return self.state.lock
-
-    def _tick_locked(self) -> None:
-        self.state.tick()
-
     def _dispatch(self, request: WireRequest) -> WireResponse:
         return route(self.state, request, _bearer(request))
 
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
-
-    def _stop_machines(self) -> None:
-        for inst in self.state.instances.values():
-            if inst.process is not None:  # the script may be gone and its workload not
-                inst.process.kill()
 
 
 def _bearer(request: WireRequest) -> str | None:

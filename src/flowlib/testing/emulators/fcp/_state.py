@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._boot import Sandbox
+from .._boot import Sandbox, ScriptProcess
 from .._clock import EmulatorClock
 from .._wire import ApiError
 from ._entities import (
@@ -497,6 +497,9 @@ class FcpState:
 
     def live_bids(self) -> list[Bid]:
         return [b for b in self.bids.values() if b.live]
+
+    def script_processes(self) -> list[ScriptProcess]:
+        return [i.process for i in self.instances.values() if i.process is not None]
 
     def sandbox_root(self, fid: str) -> Path:
         if self.sandbox is None:

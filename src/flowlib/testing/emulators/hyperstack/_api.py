@@ -199,19 +199,14 @@ def create_environment(
 def get_environment(
     state: HyperstackState, request: WireRequest, p: dict[str, str]
 ) -> WireResponse:
-    env = state.environments.get(_id(p, "env_id"))
-    if env is None:
-        raise HyperstackError(404, f"Environment {p['env_id']} not found")
-    return _ok("Success", environment=env.to_json())
+    return _ok("Success", environment=state.environment(_id(p, "env_id")).to_json())
 
 
 @_router("PUT", "/v1/core/environments/{env_id}")
 def rename_environment(
     state: HyperstackState, request: WireRequest, p: dict[str, str]
 ) -> WireResponse:
-    env = state.environments.get(_id(p, "env_id"))
-    if env is None:
-        raise HyperstackError(404, f"Environment {p['env_id']} not found")
+    env = state.environment(_id(p, "env_id"))
     env.name = parse_body(RenameBody, request).name
     return _ok("Environment updated", environment=env.to_json())
 
@@ -245,17 +240,14 @@ def import_keypair(state: HyperstackState, request: WireRequest, _: dict[str, st
 
 @_router("PUT", "/v1/core/keypair/{key_id}")
 def rename_keypair(state: HyperstackState, request: WireRequest, p: dict[str, str]) -> WireResponse:
-    key = state.keypairs.get(_id(p, "key_id"))
-    if key is None:
-        raise HyperstackError(404, f"Keypair {p['key_id']} not found")
+    key = state.keypair(_id(p, "key_id"))
     key.name = parse_body(RenameBody, request).name
     return _ok("Keypair updated", keypair=key.to_json())
 
 
 @_router("DELETE", "/v1/core/keypair/{key_id}")
 def delete_keypair(state: HyperstackState, request: WireRequest, p: dict[str, str]) -> WireResponse:
-    if state.keypairs.pop(_id(p, "key_id"), None) is None:
-        raise HyperstackError(404, f"Keypair {p['key_id']} not found")
+    del state.keypairs[state.keypair(_id(p, "key_id")).id]
     return _ok("Keypair deleted")
 
 

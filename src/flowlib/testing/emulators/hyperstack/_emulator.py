@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import secrets
-import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from .._base import EmulatorBase
-from .._boot import Sandbox
-from .._clock import EmulatorClock, SystemClock
+from .._clock import EmulatorClock
 from .._wire import WireRequest, WireResponse
 from ._api import route
 from ._catalog import (
@@ -28,7 +24,7 @@ from ._state import USER_DATA_LOG, HyperstackState
 __all__ = ["HyperstackEmulator"]
 
 
-class HyperstackEmulator(EmulatorBase):
+class HyperstackEmulator(EmulatorBase[int]):
     """An emulated Hyperstack (Infrahub API ``/v1``).
 
     In-process (no socket)::
@@ -46,6 +42,8 @@ class HyperstackEmulator(EmulatorBase):
     secret_headers = ("api_key", "authorization")
     inprocess_url = "http://hyperstack.emulator"
     ticker_name = "hyperstack-ticker"
+    script_log = USER_DATA_LOG
+    state: HyperstackState
 
     def __init__(
         self,
@@ -61,17 +59,12 @@ class HyperstackEmulator(EmulatorBase):
         api_key: str | None = None,
         boot_env: Callable[[Vm], dict[str, str]] | None = None,
     ) -> None:
-        own = workdir is None and boot
-        workdir = workdir or (
-            Path(tempfile.mkdtemp(prefix="hyperstack-emulator-")) if boot else None
-        )
-        super().__init__(clock if clock is not None else SystemClock(), workdir, own)
-        sandbox = Sandbox(workdir / "instances") if boot and workdir is not None else None
+        super().__init__(clock, workdir, boot, "hyperstack-emulator-")
         self.state = HyperstackState(
             clock=self.clock,
             timing=timing or Timing(),
             options=options or Options(),
-            sandbox=sandbox,
+            sandbox=self.sandbox,
             prices=dict(DEFAULT_PRICES if prices is None else prices),
             stock=dict(DEFAULT_STOCK if stock is None else stock),
             regions=DEFAULT_REGIONS,
@@ -135,36 +128,7 @@ class HyperstackEmulator(EmulatorBase):
         with self.state.lock:
             return self.state.billed(self.state.vms[vm_id])
 
-    def instance_root(self, vm_id: int) -> Path:
-        """The VM's disk: the ``FLOW_ROOT`` its user_data ran with."""
-        return self.state.sandbox_root(vm_id)
-
-    def startup_log(self, vm_id: int) -> str:
-        """What the user_data script printed (``var/log/cloud-init-output.log``)."""
-        path = self.instance_root(vm_id) / USER_DATA_LOG
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def wait_for_scripts(self, timeout: float = 10.0) -> bool:
-        """Wait (real time, at most ``timeout``) until no VM script runs; then tick."""
-        deadline = time.monotonic() + timeout
-        self.tick()  # boot what is due first, so a VM created a moment ago is waited for
-        with self.state.lock:
-            processes = [p for vm in self.state.vms.values() for p in vm.processes]
-        for proc in processes:
-            left = deadline - time.monotonic()
-            if left <= 0 or proc.wait(left) is None:
-                return False
-        self.tick()
-        return True
-
     # ---- serving (the pipeline itself is EmulatorBase's) -----------------------------------
-
-    @property
-    def lock(self) -> threading.RLock:
-        return self.state.lock
-
-    def _tick_locked(self) -> None:
-        self.state.tick()
 
     def _dispatch(self, request: WireRequest) -> WireResponse:
         return route(self.state, request)
@@ -196,11 +160,6 @@ class HyperstackEmulator(EmulatorBase):
         """Serve over loopback HTTP; returns the API's base URL (``http://127.0.0.1:PORT/v1``)."""
         super().start(host, port)
         return self.url
-
-    def _stop_machines(self) -> None:
-        for vm in self.state.vms.values():
-            for proc in vm.processes:  # the script may be gone and its workload not
-                proc.kill()
 
 
 def _new_key() -> str:

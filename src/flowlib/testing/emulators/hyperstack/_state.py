@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._boot import Sandbox
+from .._boot import Sandbox, ScriptProcess
 from .._clock import EmulatorClock, iso
 from ._catalog import FlavorSpec
 from ._entities import (
@@ -133,6 +133,18 @@ class HyperstackState:
                 return flavor
         raise HyperstackError(404, f"Flavor {name} not found in region {region}")
 
+    def environment(self, env_id: int) -> Environment:
+        env = self.environments.get(env_id)
+        if env is None:
+            raise HyperstackError(404, f"Environment {env_id} not found")
+        return env
+
+    def keypair(self, key_id: int) -> Keypair:
+        key = self.keypairs.get(key_id)
+        if key is None:
+            raise HyperstackError(404, f"Keypair {key_id} not found")
+        return key
+
     def vm(self, vm_id: int) -> Vm:
         vm = self.vms.get(vm_id)
         if vm is None or vm.gone:
@@ -179,9 +191,7 @@ class HyperstackState:
         return env
 
     def delete_environment(self, env_id: int) -> None:
-        env = self.environments.get(env_id)
-        if env is None:
-            raise HyperstackError(404, f"Environment {env_id} not found")
+        env = self.environment(env_id)
         used = [vm for vm in self.live_vms() if vm.environment.id == env_id]
         used_keys = [k for k in self.keypairs.values() if k.environment.id == env_id]
         if used or used_keys:
@@ -426,6 +436,9 @@ class HyperstackState:
                         key, text, env, script_path=relative, log_path=BOOT_SERVICES_LOG
                     )
                 )
+
+    def script_processes(self) -> list[ScriptProcess]:
+        return [p for vm in self.vms.values() for p in vm.processes]
 
     def sandbox_root(self, vm_id: int) -> Path:
         if self.sandbox is None:
