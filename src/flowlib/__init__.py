@@ -140,6 +140,7 @@ if TYPE_CHECKING:
 
     from flowlib.catalog import find_instances
     from flowlib.config import load_config
+    from flowlib.describe import TaskLike
     from flowlib.errors import (
         APIError,
         AuthenticationError,
@@ -160,7 +161,7 @@ if TYPE_CHECKING:
         ValidationError,
         VolumeNotFoundError,
     )
-    from flowlib.flow import Flow, TaskLike
+    from flowlib.flow import Flow
     from flowlib.frontends.app import App, FunctionCall, Retries
     from flowlib.hookspecs import hookimpl
     from flowlib.metrics import log_checkpoint, log_metrics

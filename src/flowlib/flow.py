@@ -9,18 +9,17 @@ store and ask the provider for what changed.
 from __future__ import annotations
 
 import getpass
-import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.describe import TaskLike, check_and_prepare, to_task_config
 from flowlib.errors import FlowError, TimeoutError, UnsupportedError, ValidationError
 from flowlib.models import (
     FlowConfig,
     Instance,
-    MountSpec,
     Task,
     TaskConfig,
     TaskStatus,
@@ -38,11 +37,7 @@ if TYPE_CHECKING:
     from flowlib.providers import Registry
     from flowlib.providers.base import Provider
 
-__all__ = ["Flow", "TaskLike", "wanted_features"]
-
-TaskLike = TaskConfig | str | Path | Sequence[str]
-_SHELL_OPERATORS = set("&|;<>()") | {"&&", "||", ";;", ">>", "<<"}
-_SHELL_CHARS = set("$`*?~[")
+__all__ = ["Flow"]
 
 
 class Flow:
@@ -120,11 +115,7 @@ class Flow:
         (a string using shell syntax such as ``&&`` or ``$VAR`` runs as ``shell``), or an argv
         list. Keyword ``fields`` are TaskConfig fields that override it.
         """
-        if "data" in fields:  # the reference's submit(data=...) form, accepted by run too
-            data = fields.pop("data")
-            if data is not None:
-                fields["data_mounts"] = data_mounts(data)
-        config = to_task_config(task, **fields)
+        config = to_task_config(task, **fields)  # data= (the reference's submit form) too
         name = provider or self.config.provider
         handle = self._submit(check_and_prepare(self.provider(name), config), name)
         return self.wait(handle.task_id) if wait else handle
@@ -160,9 +151,7 @@ class Flow:
         ``/data``, or a mapping of mount path to URL (``s3://``, ``volume://``, a local path)."""
         if gpu is not None:
             fields["instance_type"] = gpu
-        if data is not None:
-            fields["data_mounts"] = data_mounts(data)
-        return self.run(command, **fields)
+        return self.run(command, data=data, **fields)
 
     @traced("flow.run_array")
     def run_array(
@@ -175,97 +164,20 @@ class Flow:
     ) -> list[Task]:
         """Submit tasks of one shape as an array (a SLURM ``--array``, a sweep), never more than
         ``throttle`` running at once; one task per index, so status, logs and cancel work per
-        task, and :meth:`cancel_array` stops them all.
+        task, and :meth:`cancel_array` stops them all (:mod:`flowlib._arrays`)."""
+        from flowlib import _arrays
 
-        A provider with ``submit_array(records, throttle=, indices=)`` gets them in one call
-        (SLURM: one real array job, whose throttle SLURM enforces). Any other provider gets one
-        task at a time, the next only once fewer than ``throttle`` are unfinished."""
-        name = provider or self.config.provider
-        chosen = self.provider(name)
-        prepared = [check_and_prepare(chosen, to_task_config(c)) for c in configs]
-        if indices is None:
-            indices = list(range(len(prepared)))
-        if len(indices) != len(prepared) or len(set(indices)) != len(indices):
-            raise ValidationError(
-                f"an array of {len(prepared)} tasks needs as many distinct indices, "
-                f"got {list(indices)}",
-                suggestions=["leave indices out to number the tasks 0, 1, 2, ..."],
-            )
-        if not prepared:
-            return []
-        native = getattr(chosen, "submit_array", None)
-        if native is None:
-            return self._run_throttled(prepared, throttle, name)
-        records = [self._record(config, name) for config in prepared]
-        group = records[0].task_id
-        for index, record in zip(indices, records, strict=True):
-            record.provider_data["array"] = {"id": group, "index": index}
-            if record.task_id == group:
-                record.provider_data["array_tasks"] = [r.task_id for r in records]
-            self.store.update(record.task_id, provider_data=record.provider_data)
-        annotate(task_id=group, provider=name, tasks=len(records))
-        try:
-            with span("provider.submit_array", task_id=group, provider=name):
-                data: Mapping[str, Mapping[str, Any]] = native(
-                    records, throttle=throttle, indices=list(indices)
-                )
-        except BaseException as exc:
-            self._submit_failed(records, exc)
-            raise
-        for record in records:
-            self.store.update(
-                record.task_id,
-                provider_data={**record.provider_data, **data[record.task_id]},
-                provider_state="submitted",
-            )
-        return [self._to_task(self.store.get(r.task_id)) for r in records]
-
-    def _run_throttled(
-        self, configs: list[TaskConfig], throttle: int | None, provider: str
-    ) -> list[Task]:
-        """One task at a time (already prepared); only the unfinished ones are polled, and
-        only while ``throttle`` of them are."""
-        limit = throttle or len(configs)
-        interval = getattr(self.provider(provider), "poll_interval_s", 1.0)
-        submitted: list[Task] = []
-        live: list[str] = []
-        for config in configs:
-            while len(live) >= limit:
-                fresh = self._refresh([self.store.get(task_id) for task_id in live])
-                live = [r.task_id for r in fresh if not r.status.is_terminal]
-                if len(live) >= limit:
-                    self.clock.sleep(interval)
-            task = self._submit(config, provider)
-            submitted.append(task)
-            live.append(task.task_id)
-        return submitted
+        return _arrays.run_array(
+            self, configs, throttle=throttle, indices=indices, provider=provider
+        )
 
     @traced("flow.cancel_array")
     def cancel_array(self, ref: str) -> list[Task]:
         """Stop every unfinished task of the array ``ref`` belongs to (any of its tasks);
-        answers all of its tasks. A provider with ``cancel_array(records)`` stops them in one
-        call (SLURM: ``scancel`` of the array job)."""
-        record = self.store.resolve(ref)
-        group = record.provider_data.get("array", {}).get("id")
-        if group is None:
-            raise ValidationError(
-                f"task {record.task_id} ({record.name}) is not part of an array",
-                suggestions=[f"cancel it alone: flow cancel {record.task_id}"],
-                task_id=record.task_id,
-            )
-        members = [self.store.get(t) for t in self.store.get(group).provider_data["array_tasks"]]
-        live = [r for r in self._refresh(members) if not r.status.is_terminal]
-        live = [self.store.update(r.task_id, cancel_requested=True) for r in live]
-        chosen = self.provider(record.provider)
-        with span("provider.cancel_array", task_id=group, provider=record.provider):
-            whole = getattr(chosen, "cancel_array", None)
-            if whole is not None and live:
-                whole(live)
-            else:
-                for r in live:
-                    chosen.cancel(r)
-        self._settle_cancelled(live)
-        return [self._to_task(self.store.get(r.task_id)) for r in members]
+        answers all of its tasks."""
+        from flowlib import _arrays
+
+        return _arrays.cancel_array(self, ref)
 
     def _settle_cancelled(self, records: list[TaskRecord]) -> list[TaskRecord]:
         """After the provider's cancel: what each task is now, those still unfinished
@@ -593,74 +505,27 @@ class Flow:
         return opened
 
     # -- volumes ----------------------------------------------------------------------
-    def _volume_provider(self, name: str | None) -> Any:
-        chosen = self.provider(name)
-        if not hasattr(chosen, "create_volume"):
-            reason = chosen.capabilities.unsupported.get("volumes", "it has no volumes")
-            raise UnsupportedError(
-                f"provider '{chosen.name}' cannot manage volumes: {reason}",
-                suggestions=["choose a provider with volumes: --provider NAME"],
-                provider=chosen.name,
-            )
-        return chosen
-
     @traced("flow.create_volume")
     def create_volume(
         self, size_gb: int, name: str | None = None, *, provider: str | None = None
     ) -> Volume:
         """A new persistent volume of ``size_gb`` GB (``name``: to find it by)."""
-        if name is not None and any(v.name == name for v in self.list_volumes(provider=provider)):
-            raise ValidationError(
-                f"a volume named {name!r} already exists",
-                suggestions=["pick another name, or use the existing one: volume://" + name],
-            )
-        volume: Volume = self._volume_provider(provider).create_volume(size_gb, name)
-        return volume
+        from flowlib import _volumes
+
+        return _volumes.create_volume(self, size_gb, name, provider)
 
     @traced("flow.list_volumes")
     def list_volumes(self, *, provider: str | None = None) -> list[Volume]:
-        volumes: list[Volume] = self._volume_provider(provider).list_volumes()
-        return volumes
+        from flowlib import _volumes
+
+        return _volumes.list_volumes(self, provider)
 
     @traced("flow.delete_volume")
     def delete_volume(self, ref: str, *, provider: str | None = None) -> Volume:
         """Delete a volume by id or name. Refused while an unfinished task uses it."""
-        chosen = self._volume_provider(provider)
-        volumes: list[Volume] = chosen.list_volumes()
-        volume = next((v for v in volumes if v.volume_id == ref), None) or next(
-            (v for v in volumes if v.name == ref), None
-        )
-        if volume is None:
-            from flowlib.errors import VolumeNotFoundError
+        from flowlib import _volumes
 
-            names = ", ".join(sorted(v.name for v in volumes)) or "none"
-            raise VolumeNotFoundError(
-                f"no volume {ref!r} on provider '{chosen.name}'",
-                suggestions=[f"volumes there: {names} (`flow volume list`)"],
-                provider=chosen.name,
-            )
-        users = [
-            t
-            for t in self.list_tasks(
-                status=[TaskStatus.PENDING, TaskStatus.RUNNING], provider=chosen.name
-            )
-            if t.config is not None
-            and any(
-                v.volume_id == volume.volume_id or (v.volume_id is None and v.name == volume.name)
-                for v in t.config.volumes
-            )
-        ]
-        if users:
-            ids = ", ".join(t.task_id for t in users)
-            raise ValidationError(
-                f"volume {volume.name} ({volume.volume_id}) is in use by {ids}",
-                suggestions=[
-                    f"wait for it to end, or cancel it first: flow cancel {users[0].task_id}"
-                ],
-                volume_id=volume.volume_id,
-            )
-        chosen.delete_volume(volume.volume_id)
-        return volume
+        return _volumes.delete_volume(self, ref, provider)
 
     # -- persistent instances -------------------------------------------------------------
     def persistent_instances(self, provider: str | None = None) -> Any:
@@ -686,95 +551,6 @@ class Flow:
 
 
 set_default_client(Flow)
-
-
-# -- helpers shared by the API, the CLI and the frontends -----------------------------------
-def to_task_config(task: TaskLike | None = None, **fields: Any) -> TaskConfig:
-    """Any accepted task description as one :class:`TaskConfig`, ``fields`` overriding."""
-    if isinstance(task, TaskConfig):
-        if not fields:
-            return task
-        return TaskConfig(**{**task.model_dump(exclude_unset=True), **fields})
-    if isinstance(task, Path) or (isinstance(task, str) and _looks_like_task_file(task)):
-        from flowlib.frontends.yaml import load_task_file
-
-        return load_task_file(Path(task), **fields)
-    if isinstance(task, str):
-        key = "shell" if uses_shell_syntax(task) else "command"
-        return TaskConfig(**{key: task, **fields})
-    if task is not None:
-        return TaskConfig(command=list(task), **fields)
-    return TaskConfig(**fields)
-
-
-def _looks_like_task_file(text: str) -> bool:
-    return text.endswith((".yaml", ".yml")) and " " not in text.strip()
-
-
-def uses_shell_syntax(command: str) -> bool:
-    """True when ``command`` means something only a shell gives it: operators (``&&``, ``|``,
-    ``>``...), expansions (``$VAR``, backticks, globs, ``~``). Such a string runs as ``shell``
-    (bash reads its quotes exactly as a terminal would); any other is split into argv."""
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        if any(t in _SHELL_OPERATORS for t in lexer):
-            return True
-    except ValueError:
-        return True
-    return any(ch in _SHELL_CHARS for ch in command)
-
-
-def data_mounts(data: str | Mapping[str, str] | Sequence[MountSpec] | MountSpec) -> list[MountSpec]:
-    """``data=`` of :meth:`Flow.submit` as mount specs (see :func:`flowlib.data.parse_data`)."""
-    from flowlib.data import parse_data
-
-    return parse_data(data)
-
-
-def wanted_features(config: TaskConfig) -> list[str]:
-    """The capabilities a task needs beyond running a command."""
-    from flowlib.providers.base import Feature
-
-    wanted = []
-    if config.num_instances > 1:
-        wanted.append(Feature.MULTI_NODE)
-    if config.volumes or any(m.mount_type == "volume" for m in config.data_mounts):
-        wanted.append(Feature.VOLUMES)
-    if any(m.mount_type == "volume" for m in config.data_mounts):
-        wanted.append(Feature.VOLUME_MOUNTS)
-    if config.outputs or any(m.mount_type != "volume" for m in config.data_mounts):
-        wanted.append(Feature.DATA_MOUNTS)
-    if config.image:
-        wanted.append(Feature.CONTAINER_IMAGE)
-    if config.instance_name:
-        wanted.append(Feature.HIBERNATE)  # a persistent instance sleeps when idle
-    return wanted
-
-
-def check_and_prepare(provider: Provider, config: TaskConfig) -> TaskConfig:
-    """Refuse, in one error, everything the provider cannot do; then let it prepare."""
-    missing = provider.capabilities.missing(wanted_features(config))
-    if missing:
-        raise UnsupportedError(
-            f"provider '{provider.name}' cannot run this task: "
-            + "; ".join(f"{feature}: {reason}" for feature, reason in missing.items()),
-            suggestions=["choose another provider with --provider, or drop those settings"],
-            provider=provider.name,
-            unsupported=sorted(missing),
-        )
-    if config.data_mounts or config.outputs:
-        from flowlib.data import expand
-
-        config = expand(config)  # volume:// mounts become volumes; no network
-    with span("provider.prepare", provider=provider.name):
-        config = provider.prepare(config)
-    if config.data_mounts or config.outputs or config.volumes:
-        from flowlib.data import resolve
-
-        with span("data.resolve", provider=provider.name):
-            config = resolve(config, provider)  # buckets, credentials, sizes, volumes
-    return config
 
 
 def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:

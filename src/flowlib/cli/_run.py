@@ -133,7 +133,7 @@ def task_fields(args: argparse.Namespace) -> dict[str, Any]:
 def task_config(args: argparse.Namespace) -> TaskConfig:
     """TARGET (a task file, a command line, or a program and its arguments) with the options
     over it; ``--env`` adds to a task file's env rather than replacing it."""
-    from flowlib.flow import to_task_config
+    from flowlib.describe import to_task_config
 
     target: str | list[str] = [args.target, *args.args] if args.args else args.target
     config = to_task_config(target)
@@ -220,7 +220,7 @@ def _keeps_running(task: Task, doing: str) -> None:
 
 def _dry_run(flow: Flow, config: TaskConfig, args: argparse.Namespace) -> int:
     from flowlib.core.startup import ScriptContext, build_script
-    from flowlib.flow import check_and_prepare
+    from flowlib.describe import check_and_prepare
 
     provider = flow.provider()
     prepared = check_and_prepare(provider, config)

@@ -113,7 +113,7 @@ def _translate(flow: Flow, args: argparse.Namespace) -> SbatchTranslation:
 def _with_options(translation: SbatchTranslation, args: argparse.Namespace) -> list[TaskConfig]:
     """The translated tasks with the command line's options over them."""
     from flowlib.cli._run import task_fields
-    from flowlib.flow import to_task_config
+    from flowlib.describe import to_task_config
 
     fields = task_fields(args)
     if not fields:

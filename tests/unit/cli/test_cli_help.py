@@ -16,6 +16,7 @@ HEAVY = (
     "pluggy",
     "flowlib.models",
     "flowlib.flow",
+    "flowlib.describe",
     "flowlib.config",
     "flowlib.catalog",
     "flowlib.core.store",

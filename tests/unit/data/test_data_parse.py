@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flowlib.data import DEFAULT_VOLUME_GB, expand, parse_data, parse_s3_url
+from flowlib.describe import data_mounts, wanted_features
 from flowlib.errors import ValidationError
-from flowlib.flow import data_mounts, wanted_features
 from flowlib.models import MountSpec, TaskConfig, VolumeSpec
 
 

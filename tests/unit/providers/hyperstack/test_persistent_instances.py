@@ -12,8 +12,8 @@ import pytest
 
 from flowlib import Flow
 from flowlib.core.hosts import sandbox_factory
+from flowlib.describe import wanted_features
 from flowlib.errors import UnsupportedError, ValidationError
-from flowlib.flow import wanted_features
 from flowlib.models import TaskConfig
 from flowlib.providers.hyperstack._agent import (
     AGENT_SCRIPT,
