@@ -4,6 +4,7 @@ its own, when it starts a server of its own)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,19 @@ def test_the_s3_training_example_reads_data_and_writes_results_to_the_server(
     assert example, buckets
     keys = {k for b in example for k in s3.keys("runs/", bucket=b)}
     assert {"runs/tiny/model.json", "runs/tiny/checkpoint.json"} <= keys
+
+    # The README shows `flow metrics` of this very run (the data and the training are seeded).
+    task_id = re.search(r"flow metrics (task-\w+)", result.stdout)
+    assert task_id, result.stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "flowlib.cli", "metrics", task_id[1]],
+        cwd=ROOT,
+        env={**os.environ, "FLOW_HOME": str(isolated_home / ".flow")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("METRIC   N") :].split("```")[0]
+    assert shown.stdout.strip() == block.strip()
