@@ -1,5 +1,6 @@
 """What the cloud providers (fcp, hyperstack) share: the settings that choose how instances are
-reached, the host factory they choose, and creating a named resource exactly once.
+reached, the host factory they choose, creating a named resource exactly once, and keeping a
+task's results when its machine is released.
 
 ``remote_host: ssh`` reaches real instances over OpenSSH; ``remote_host: sandbox`` reaches an
 emulated cloud's instances, one directory per instance id under ``sandbox_dir``.
@@ -15,11 +16,20 @@ from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.errors import ConfigError, FlowError
 
 if TYPE_CHECKING:
-    from flowlib.core.hosts import HostFactory
+    from flowlib.core.hosts import HostFactory, RemoteHost
 
-__all__ = ["REMOTE_HOSTS", "check_remote_host", "create_once", "host_factory", "unknown_keys"]
+__all__ = [
+    "REMOTE_HOSTS",
+    "RESULTS_DIR",
+    "KeptResults",
+    "check_remote_host",
+    "create_once",
+    "host_factory",
+    "unknown_keys",
+]
 
 REMOTE_HOSTS = ("ssh", "sandbox")
+RESULTS_DIR = ".flow-remote"  # under the working directory: what remote Python calls leave
 T = TypeVar("T")
 
 
@@ -107,3 +117,47 @@ def create_once(
             return found
     assert failure is not None
     raise failure
+
+
+class KeptResults:
+    """The files a task leaves in ``<working_dir>/.flow-remote/`` (what a remote Python call
+    returns), copied to ``<home>/<provider>/kept/<task id>/`` before its machine is released, so
+    they outlive it. A cloud provider's ``read_file`` answers from here once the machine is gone.
+    """
+
+    def __init__(self, home: Path, provider: str) -> None:
+        self.root = Path(home) / provider / "kept"
+
+    def keep(self, task_id: str, working_dir: str, host: RemoteHost) -> None:
+        """Copy the task's results directory home (one command on the host; nothing when the
+        task left none). Raises FlowError when the host cannot be reached."""
+        import base64
+        import io
+        import shlex
+        import tarfile
+
+        where = '"${FLOW_ROOT:-}"' + shlex.quote(working_dir)
+        found = host.run(
+            f"cd {where} 2>/dev/null && [ -d {RESULTS_DIR} ] && "
+            f"tar czf - {RESULTS_DIR} | base64 -w0 || true",
+            timeout=120,
+        )
+        packed = found.stdout.strip()
+        if not packed:
+            return
+        target = self.root / task_id
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(packed)), mode="r:gz") as tar:
+            tar.extractall(target, filter="data")
+
+    def read(self, task_id: str, working_dir: str, path: str) -> bytes | None:
+        """The kept copy of ``path`` (an absolute path on the task's machine), or None."""
+        import posixpath
+
+        relative = posixpath.relpath(posixpath.normpath(path), working_dir)
+        if not relative.startswith(RESULTS_DIR + "/"):
+            return None
+        try:
+            return (self.root / task_id / relative).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowlib.core.cloud import RESULTS_DIR
+
 __all__ = [
     "EXIT_REQUEUE",
     "KEY_PACKAGES",
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 MAGIC = b"FLOWREMOTE1\n"
-REMOTE_DIR = ".flow-remote"
+REMOTE_DIR = RESULTS_DIR  # providers keep this directory when they release a machine
 PAYLOAD_FILE = "payload.pkl"
 RESULT_FILE = "result.pkl"
 # A batch of inputs (``kind: batch``) leaves one record per input in this file, appended as each

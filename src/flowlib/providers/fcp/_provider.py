@@ -73,6 +73,9 @@ class FcpProvider:
         self._catalog: FcpCatalog | None = None
         self._project: str | None = None
         self._ssh_keys: dict[str, list[str]] = {}
+        from flowlib.core.cloud import KeptResults
+
+        self.kept = KeptResults(self.home, self.name)
 
     def __repr__(self) -> str:
         return f"FcpProvider(api_url={self.settings.api_url!r}, project={self.settings.project!r})"
@@ -291,7 +294,7 @@ class FcpProvider:
             if reachable and bid.get("status") != "Terminated":
                 self._prepare_nodes(record, current, updates)
             for inst in reachable:
-                found = self._read_exit(inst)
+                found = self._read_exit(record, inst, keep=inst is current[0])
                 if found is not None:
                     codes[str(inst["fid"])] = found[0]
                     if found[1]:
@@ -329,9 +332,12 @@ class FcpProvider:
             provider_data=updates,
         )
 
-    def _read_exit(self, inst: Json) -> tuple[int, str | None] | None:
+    def _read_exit(
+        self, record: TaskRecord, inst: Json, *, keep: bool
+    ) -> tuple[int, str | None] | None:
         """The exit code the startup script left on the instance (and its message), marking it
-        read so the instance may release itself; None when absent or unreachable."""
+        read so the instance may release itself; None when absent or unreachable. With
+        ``keep``, the task's results (remote calls) are copied home first."""
         try:
             host = self.host(inst)
             raw = host.read_file("/var/run/flow/exit_code")
@@ -339,6 +345,8 @@ class FcpProvider:
                 return None
             code = int(raw.decode().strip())
             message = host.read_file("/var/run/flow/message")
+            if keep:
+                self.kept.keep(record.task_id, record.config.working_dir, host)
             host.run('touch "${FLOW_ROOT:-}/var/run/flow/exit_code.read"', timeout=30)
         except (FlowError, OSError, ValueError) as exc:
             log.debug("fcp: cannot read the exit code of %s: %s", inst.get("fid"), exc)
@@ -516,6 +524,17 @@ class FcpProvider:
                 provider="fcp",
             )
         return inst
+
+    def read_file(self, record: TaskRecord, path: str) -> bytes | None:
+        """A file of the task's first node: from the machine while it runs, else the copy of
+        its results kept when it ended (remote Python calls read their results through it)."""
+        kept = self.kept.read(record.task_id, record.config.working_dir, path)
+        if kept is not None:
+            return kept
+        node = self._node(record, 0)
+        if node is None or node.get("status") not in _status.UP:
+            return None
+        return self.host(node).read_file(path)
 
     def ssh(self, record: TaskRecord, command: str | None = None, node: int = 0) -> int:
         """A shell (or ``command``) on node ``node`` of the task, attached to this terminal."""
