@@ -48,7 +48,7 @@ def run_array(
         return []
     native = getattr(chosen, "submit_array", None)
     if native is None:
-        return _run_throttled(flow, prepared, throttle, name)
+        return _run_throttled(flow, prepared, list(indices), throttle, name)
     store = flow.store
     records = [flow._record(config, name) for config in prepared]
     group = records[0].task_id
@@ -76,24 +76,45 @@ def run_array(
 
 
 def _run_throttled(
-    flow: Flow, configs: list[TaskConfig], throttle: int | None, provider: str
+    flow: Flow, configs: list[TaskConfig], indices: list[int], throttle: int | None, name: str
 ) -> list[Task]:
-    """One task at a time (already prepared); only the unfinished ones are polled, and
-    only while ``throttle`` of them are."""
+    """One task at a time (already prepared); only the unfinished ones are polled, and only
+    while ``throttle`` of them are. The first task names the group; a :func:`cancel_array`
+    from any process marks it cancelled, and no further task is submitted."""
+    store = flow.store
     limit = throttle or len(configs)
-    interval = getattr(flow.provider(provider), "poll_interval_s", 1.0)
+    interval = getattr(flow.provider(name), "poll_interval_s", 1.0)
     submitted: list[Task] = []
     live: list[str] = []
-    for config in configs:
-        while len(live) >= limit:
-            fresh = flow._refresh([flow.store.get(task_id) for task_id in live])
+    group: str | None = None
+    for index, config in zip(indices, configs, strict=True):
+        while len(live) >= limit and not _cancelled(flow, group):
+            fresh = flow._refresh([store.get(task_id) for task_id in live])
             live = [r.task_id for r in fresh if not r.status.is_terminal]
             if len(live) >= limit:
                 flow.clock.sleep(interval)
-        task = flow._submit(config, provider)
+        if _cancelled(flow, group):
+            break
+        record = flow._record(config, name)
+        record.provider_data["array"] = {"id": group or record.task_id, "index": index}
+        if group is None:
+            group = record.task_id
+            record.provider_data["array_tasks"] = [group]
+        else:  # only this process writes the member list
+            head = store.get(group).provider_data
+            members = [*head["array_tasks"], record.task_id]
+            store.update(group, provider_data={**head, "array_tasks": members})
+        store.update(record.task_id, provider_data=record.provider_data)
+        task = flow._submit_record(record)
+        if _cancelled(flow, group) and not task.status.is_terminal:
+            task = flow.cancel(task.task_id)  # cancelled while it was being submitted
         submitted.append(task)
         live.append(task.task_id)
     return submitted
+
+
+def _cancelled(flow: Flow, group: str | None) -> bool:
+    return group is not None and flow.store.get(group).cancel_requested
 
 
 def cancel_array(flow: Flow, ref: str) -> list[Task]:
@@ -106,6 +127,7 @@ def cancel_array(flow: Flow, ref: str) -> list[Task]:
             suggestions=[f"cancel it alone: flow cancel {record.task_id}"],
             task_id=record.task_id,
         )
+    store.update(group, cancel_requested=True)  # a throttled submitter stops submitting
     members = [store.get(t) for t in store.get(group).provider_data["array_tasks"]]
     live = [r for r in flow._refresh(members) if not r.status.is_terminal]
     live = [store.update(r.task_id, cancel_requested=True) for r in live]

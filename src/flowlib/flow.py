@@ -122,8 +122,12 @@ class Flow:
 
     def _submit(self, config: TaskConfig, name: str) -> Task:
         """Record the prepared ``config`` and hand it to provider ``name``; its handle."""
-        record = self._record(config, name)
-        annotate(task_id=record.task_id, provider=name, instance_type=config.instance_type)
+        return self._submit_record(self._record(config, name))
+
+    def _submit_record(self, record: TaskRecord) -> Task:
+        """Hand a recorded task to its provider; a refusal marks it failed."""
+        name = record.provider
+        annotate(task_id=record.task_id, provider=name, instance_type=record.instance_type)
         try:
             with span("provider.submit", task_id=record.task_id, provider=name):
                 data = self.provider(name).submit(record)
