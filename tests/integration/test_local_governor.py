@@ -96,3 +96,33 @@ def test_a_threshold_no_gpu_here_can_meet_is_refused_at_submit(
         flow.run("true", instance_type="a100", upload_code=False)
     assert "can never start here" in info.value.message
     assert flow.list_tasks() == []  # refused before anything was recorded
+
+
+MEMINFO = Path(__file__).parents[1] / "fixtures" / "meminfo"
+
+
+@pytest.fixture
+def meminfo(tmp_path: Path) -> Path:
+    """A copy of a recorded /proc/meminfo (180 MB available) that a test may swap."""
+    path = tmp_path / "meminfo"
+    shutil.copy(MEMINFO / "16g-almost-full.txt", path)
+    return path
+
+
+def test_with_almost_no_free_ram_a_task_waits_and_says_why(project: Path, meminfo: Path) -> None:
+    flow = Flow(providers={"local": {"poll_s": 0.05, "meminfo": str(meminfo)}})  # no threshold set
+    task = flow.run("echo started", upload_code=False)
+    held = until(lambda: flow.get_task(task.task_id).message)
+    assert flow.get_task(task.task_id).status == TaskStatus.PENDING
+    assert held == "waiting for memory: 180 MB RAM free, the task needs 256 MB (min_free_ram_mb)"
+    shutil.copy(MEMINFO / "16g-mostly-free.txt", meminfo)  # memory was freed
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    assert flow.logs(task.task_id) == "started"
+
+
+def test_min_free_ram_mb_zero_starts_at_once_whatever_the_memory(
+    project: Path, meminfo: Path
+) -> None:
+    flow = Flow(providers={"local": {"min_free_ram_mb": 0, "meminfo": str(meminfo)}})
+    task = flow.run("echo started", upload_code=False)
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED

@@ -152,6 +152,26 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--code-dir", metavar="DIR", help="the directory to upload (default: the current directory)"
     )
     task.add_argument("--no-upload", action="store_true", help="do not upload the code directory")
+    data = p.add_argument_group("data (docs/data.md)")
+    data.add_argument(
+        "--data",
+        metavar="SPEC",
+        action="append",
+        help="data for the task (repeatable): s3://BUCKET/PREFIX (at /data), "
+        "/PATH=s3://..., /PATH=volume://NAME or /PATH=/dir/on/the/machine",
+    )
+    data.add_argument(
+        "--output",
+        metavar="DIR=URL",
+        action="append",
+        help="sync DIR to an s3:// URL when the task ends (repeatable): /results=s3://b/run1",
+    )
+    data.add_argument(
+        "--volume",
+        metavar="NAME:PATH",
+        action="append",
+        help="mount the volume NAME at PATH, created when missing (repeatable)",
+    )
     mode = p.add_argument_group("what flow does after submitting")
     mode.add_argument(
         "--wait", action="store_true", help="wait for the task to end and exit with its exit code"
@@ -352,7 +372,15 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     p = command(
         "cancel", "flowlib.cli._tasks:cmd_cancel", "stop tasks and every process they started"
     )
-    p.add_argument("tasks", metavar="TASK", nargs="+", help="task ids, id prefixes or names")
+    p.add_argument("tasks", metavar="TASK", nargs="*", help="task ids, id prefixes or names")
+    p.add_argument(
+        "--array",
+        metavar="ARRAY",
+        action="append",
+        default=[],
+        help="every unfinished task of an array (repeatable): the array id flow run printed, "
+        "any of its tasks, or SLURM's array job id",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command(

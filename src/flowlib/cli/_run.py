@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from flowlib.flow import Flow
     from flowlib.models import Task, TaskConfig
 
-__all__ = ["cmd_run", "parse_env", "task_config", "task_fields"]
+__all__ = ["cmd_run", "parse_data_options", "parse_env", "task_config", "task_fields"]
 
 # flow run options that a program hardly ever takes itself: one of them after the program most
 # likely meant flow's (`flow run python x.py --wait`), so say where it went.
@@ -104,6 +104,60 @@ def parse_env(items: list[str] | None) -> dict[str, str]:
     return env
 
 
+def parse_data_options(
+    data: list[str] | None, outputs: list[str] | None = None, volumes: list[str] | None = None
+) -> dict[str, Any]:
+    """``--data``, ``--output`` and ``--volume`` as TaskConfig fields (only those given). The
+    command line only splits ``TARGET=SOURCE`` / ``NAME:PATH``; what a source means is
+    :func:`flowlib.data.parse_data`'s business, as for ``flowlib.run(data=...)``."""
+    from flowlib.data import DEFAULT_DATA_TARGET, parse_data
+
+    mounts: dict[str, str] = {}
+
+    def add(target: str, source: str, given: str) -> None:
+        if target in mounts:
+            raise ValidationError(
+                f"{given}: {target} already has data ({mounts[target]})",
+                suggestions=["give each source its own path: --data /datasets=s3://b/imagenet"],
+            )
+        mounts[target] = source
+
+    for spec in data or []:
+        target, sep, source = spec.partition("=")
+        if sep and target.startswith("/") and source:
+            add(target, source, f"--data {spec}")
+        elif spec.startswith("/") or "://" in spec:
+            add(DEFAULT_DATA_TARGET, spec, f"--data {spec}")
+        else:
+            raise ValidationError(
+                f"--data {spec!r} is neither a source nor PATH=SOURCE",
+                suggestions=[
+                    f"--data s3://BUCKET/PREFIX (mounted at {DEFAULT_DATA_TARGET})",
+                    "--data /datasets=s3://BUCKET/PREFIX, --data /models=volume://NAME",
+                ],
+            )
+    for spec in volumes or []:
+        name, sep, path = spec.rpartition(":")
+        if not (sep and name and path.startswith("/")):
+            raise ValidationError(
+                f"--volume {spec!r} is not NAME:PATH",
+                suggestions=["e.g. --volume pretrained:/models (created when missing)"],
+            )
+        add(path, f"volume://{name.removeprefix('volume://')}", f"--volume {spec}")
+    fields: dict[str, Any] = {}
+    if mounts:
+        fields["data_mounts"] = parse_data(mounts)
+    for spec in outputs or []:
+        target, sep, url = spec.partition("=")
+        if not (sep and target.startswith("/") and url):
+            raise ValidationError(
+                f"--output {spec!r} is not DIR=URL",
+                suggestions=["e.g. --output /results=s3://my-bucket/runs/run1"],
+            )
+        fields.setdefault("outputs", {})[target] = url
+    return fields
+
+
 def task_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The TaskConfig fields that the options set (only those given)."""
     fields: dict[str, Any] = {}
@@ -122,6 +176,13 @@ def task_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["env"] = parse_env(args.env)
     if args.no_upload:
         fields["upload_code"] = False
+    fields.update(
+        parse_data_options(
+            getattr(args, "data", None),
+            getattr(args, "output", None),
+            getattr(args, "volume", None),
+        )
+    )
     # One hardware request on the command line replaces the task file's (either kind).
     if "instance_type" in fields and "min_gpu_memory_gb" not in fields:
         fields["min_gpu_memory_gb"] = None
@@ -142,6 +203,10 @@ def task_config(args: argparse.Namespace) -> TaskConfig:
         return config
     if "env" in fields:
         fields["env"] = {**config.env, **fields["env"]}
+    if "data_mounts" in fields:  # added to a task file's, as --env is
+        fields["data_mounts"] = [*config.data_mounts, *fields["data_mounts"]]
+    if "outputs" in fields:
+        fields["outputs"] = {**config.outputs, **fields["outputs"]}
     return to_task_config(config, **fields)
 
 

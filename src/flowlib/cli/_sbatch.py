@@ -140,6 +140,8 @@ def _dry_run(
         "num_instances": first.num_instances,
         "max_run_time_hours": first.max_run_time_hours,
         "array_throttle": translation.array_throttle,
+        "data": {m.target: m.source for m in first.data_mounts},
+        "outputs": dict(first.outputs),
     }
     if args.json:
         from flowlib.cli._output import print_json
@@ -169,6 +171,10 @@ def _dry_run(
         value = summary[key]
         shown = "(none)" if value is None else (f"{value:g}" if isinstance(value, float) else value)
         print(f"  {key}: {shown}")
+    for target, source in summary["data"].items():  # --data / --volume / --output
+        print(f"  data: {target} <- {source}")
+    for target, url in summary["outputs"].items():
+        print(f"  output: {target} -> {url}")
     return 0
 
 
@@ -184,6 +190,9 @@ def _run_array(
     if not args.json:
         for task in submitted:
             print(f"submitted {task.task_id} ({task.name}) on {task.provider}: {task.status}")
+        if submitted:  # the first task's id names the array (Flow.cancel_array takes any)
+            array = flow.store.get(submitted[0].task_id).provider_data.get("array", {}).get("id")
+            print(f"  array {array}: flow cancel --array {array}   # stops every task of it")
     if not (args.wait or args.follow):
         if args.json:
             print_json([task_view(t) for t in submitted])

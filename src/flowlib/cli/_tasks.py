@@ -183,12 +183,46 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _array_ref(flow: Flow, ref: str) -> str:
+    """``--array`` takes flowlib's array id (any task of the array) or, before that, SLURM's
+    array job id (the number ``squeue`` shows), which could also be a task id prefix."""
+    if ref.isdigit():
+        for record in flow.store.list(provider="slurm", limit=10_000):
+            if str(record.provider_data.get("job_id", "")).startswith(f"{ref}_"):
+                return record.task_id
+    return ref
+
+
+def _cancel_arrays(flow: Flow, args: argparse.Namespace, failed: list[FlowError]) -> list[object]:
+    results: list[object] = []
+    for ref in getattr(args, "array", None) or []:
+        try:
+            tasks = flow.cancel_array(_array_ref(flow, ref))
+        except FlowError as exc:
+            failed.append(exc)
+            results.append({"array": ref, **exc.to_dict()})
+            if not args.json:
+                print_error(exc)
+            continue
+        results.extend(task_view(t) for t in tasks)
+        if not args.json:
+            for task in tasks:
+                print(f"{task.task_id} ({task.name}): {task.status}")
+    return results
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
-    """Cancel each task; one failure does not stop the others. The exit status is the first
-    failure's (0 when every cancel worked)."""
+    """Cancel each task and each ``--array``; one failure does not stop the others. The exit
+    status is the first failure's (0 when every cancel worked)."""
+    if not args.tasks and not getattr(args, "array", None):
+        raise ValidationError(
+            "flow cancel needs a task or --array ARRAY",
+            suggestions=["flow cancel TASK...", "flow cancel --array ARRAY (every task of it)"],
+        )
     failed: list[FlowError] = []
     results = []
     with Flow(home=args.home) as flow:
+        results.extend(_cancel_arrays(flow, args, failed))
         for ref in args.tasks:
             try:
                 task = flow.cancel(ref)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from flowlib.cli._output import ago, print_json, table
+from flowlib.cli._output import ago, print_error, print_json, table
+from flowlib.errors import FlowError
 from flowlib.flow import Flow
 from flowlib.models import Volume
 
@@ -23,6 +24,28 @@ def volume_view(volume: Volume) -> dict[str, object]:
     }
 
 
+def _delete(flow: Flow, args: argparse.Namespace) -> int:
+    """Delete each volume; one refusal does not stop the others (as ``flow cancel``). The exit
+    status is the first failure's. ``--json``: one entry per volume, in the order given."""
+    failed: list[FlowError] = []
+    results: list[dict[str, object]] = []
+    for ref in args.volumes:
+        try:
+            gone = flow.delete_volume(ref)
+        except FlowError as exc:
+            failed.append(exc)
+            results.append({"volume": ref, "deleted": False, **exc.to_dict()})
+            if not args.json:
+                print_error(exc)
+            continue
+        results.append({**volume_view(gone), "deleted": True})
+        if not args.json:
+            print(f"deleted {gone.volume_id} ({gone.name})")
+    if args.json:
+        print_json(results)
+    return failed[0].exit_code if failed else 0
+
+
 def cmd_volume(args: argparse.Namespace) -> int:
     with Flow(provider=args.provider, home=args.home) as flow:
         if args.volume_command == "create":
@@ -34,11 +57,7 @@ def cmd_volume(args: argparse.Namespace) -> int:
                 print(f'  use it: data={{"/data": "volume://{volume.name}"}}')
             return 0
         if args.volume_command == "delete":
-            for ref in args.volumes:
-                gone = flow.delete_volume(ref)
-                if not args.json:
-                    print(f"deleted {gone.volume_id} ({gone.name})")
-            return 0
+            return _delete(flow, args)
         volumes = flow.list_volumes()
     if args.json:
         print_json([volume_view(v) for v in volumes])

@@ -1,7 +1,8 @@
 """The resource governor of the local provider: a task starts only when this machine can take it.
 
-Before a local task's startup script runs, the governor checks free RAM and, for a task that asks
-for GPUs, each NVIDIA GPU's free memory and temperature (``nvidia-smi``, through the
+Before a local task's startup script runs, the governor checks free RAM (for every task: at
+least ``min_free_ram_mb``, 256 MB unless configured; 0 switches the check off) and, for a task
+that asks for GPUs, each NVIDIA GPU's free memory and temperature (``nvidia-smi``, through the
 :class:`~flowlib.core.seams.CommandRunner` seam). It gives the task the GPUs with the most free
 memory (``CUDA_VISIBLE_DEVICES``), or keeps it PENDING with the reason in its message. A request
 that can never be met (more GPUs than the machine has, a threshold above the hardware) is refused
@@ -41,6 +42,7 @@ from typing import Any
 from flowlib.core.seams import CommandRunner
 
 __all__ = [
+    "DEFAULT_MIN_FREE_RAM_MB",
     "QUERY",
     "Decision",
     "GovernorSettings",
@@ -58,6 +60,9 @@ QUERY = [
     "--query-gpu=index,name,memory.total,memory.free,temperature.gpu,utilization.gpu",
     "--format=csv,noheader,nounits",
 ]
+# Free RAM (MemAvailable) below which no local task starts: the machine is about to swap or
+# OOM-kill, and a new task would make it worse. ``min_free_ram_mb`` changes it; 0 turns it off.
+DEFAULT_MIN_FREE_RAM_MB = 256
 QUEUED_FILE = "queued"  # in the task directory: why the task waits (deleted when it starts)
 SPEC_FILE = "governor.json"
 
@@ -67,18 +72,22 @@ class GovernorSettings:
     """Thresholds, from the ``providers.local`` config section.
 
     ``max_parallel``: local tasks running at once (None: no bound). ``min_free_ram_mb``: free RAM
-    (MemAvailable) a task needs to start (None: not checked). ``min_free_vram_mb`` and
+    (MemAvailable) every task needs to start (0: RAM is not checked). ``min_free_vram_mb`` and
     ``max_gpu_temp_c``: what a GPU must have to be given to a task that asks for GPUs.
     ``poll_s``: how often a waiting task looks again.
+    ``meminfo``: where free and total RAM are read (the kernel's ``/proc/meminfo``; tests give
+    a recorded one).
     """
 
     max_parallel: int | None = None
-    min_free_ram_mb: int | None = None
+    min_free_ram_mb: int = DEFAULT_MIN_FREE_RAM_MB
     min_free_vram_mb: int = 2500
     max_gpu_temp_c: int = 85
     poll_s: float = 2.0
+    meminfo: str = "/proc/meminfo"
 
     KEYS = ("max_parallel", "min_free_ram_mb", "min_free_vram_mb", "max_gpu_temp_c", "poll_s")
+    _ZERO_TURNS_OFF = ("min_free_ram_mb",)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> GovernorSettings:
@@ -90,25 +99,37 @@ class GovernorSettings:
                 continue
             number = _number(value)
             whole = key != "poll_s"
-            if number is None or number <= 0 or (whole and not float(number).is_integer()):
+            lowest = 0 if key in cls._ZERO_TURNS_OFF else 1e-9
+            if number is None or number < lowest or (whole and not float(number).is_integer()):
                 from flowlib.errors import ConfigError
 
                 kind = "a whole number" if whole else "a number of seconds"
+                floor = "0 or more (0: not checked)" if lowest == 0 else "above 0"
                 raise ConfigError(
-                    f"providers.local.{key} must be {kind} above 0, got {value!r}",
+                    f"providers.local.{key} must be {kind} {floor}, got {value!r}",
                     suggestions=[f"set providers.local.{key} in ~/.flow/config.yaml, e.g. 2"],
                 )
             values[key] = int(number) if whole else float(number)
+        meminfo = settings.get("meminfo")
+        if meminfo is not None:
+            values["meminfo"] = str(meminfo)
         return cls(**values)
 
-    def active(self, request: Request) -> bool:
-        """Whether a task needs the governor at all (else it starts at once, as before)."""
-        return bool(self.max_parallel or self.min_free_ram_mb or request.gpus)
+    def active(self, request: Request, free_ram_mb: int | None = None) -> bool:
+        """Whether a task must go through the governor (else it starts at once): a bound on
+        parallel tasks, GPUs to choose, or less free RAM now (``free_ram_mb``; None: unknown,
+        not checked) than ``min_free_ram_mb``."""
+        if self.max_parallel or request.gpus:
+            return True
+        low = self.min_free_ram_mb
+        return bool(low) and free_ram_mb is not None and free_ram_mb < low
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a task asks of this machine: ``gpus`` GPUs (0: none asked for)."""
+    """What a task asks of this machine: ``gpus`` GPUs (0: none asked for). A TaskConfig has no
+    memory request (an instance type's RAM is a cloud VM's; an sbatch ``--mem`` is reported as
+    ignored), so every task needs the same free RAM, ``min_free_ram_mb``."""
 
     gpus: int = 0
 
@@ -389,7 +410,7 @@ def write_spec(
         "ticket": ticket,
         "ticket_fd": ticket_fd,
         "request": asdict(request),
-        "settings": {k: getattr(settings, k) for k in GovernorSettings.KEYS},
+        "settings": asdict(settings),
         "script": str(script),
     }
     path = task_dir / SPEC_FILE
@@ -408,14 +429,15 @@ def wait_then_exec(spec_path: Path, runner: CommandRunner | None = None) -> None
     queue = Queue(Path(spec["home"]) / "governor")
     runner = runner or SubprocessRunner()
     shown: str | None = None
-    total_ram = total_ram_mb()  # fixed: read once, not on every look
+    meminfo = Path(settings.meminfo)
+    total_ram = total_ram_mb(meminfo)  # fixed: read once, not on every look
 
     def check() -> Decision:
         gpus = read_gpus(runner) if request.gpus else []
         never = impossible(request, settings, gpus, total_ram)
         if never is not None:
             _fail(task_dir, f"the local resource governor cannot start this task: {never}")
-        return decide(request, settings, gpus, free_ram_mb())
+        return decide(request, settings, gpus, free_ram_mb(meminfo))
 
     while True:
         decision, slot = queue.turn(spec["ticket"], settings, check)

@@ -98,10 +98,9 @@ class LocalProvider:
     def _check_governor(self, config: TaskConfig) -> None:
         """Refuse a task the resource governor could never start (it would wait forever)."""
         request = _governor.request_of(config)
-        if not self.governor.active(request):
-            return
+        total_ram = _governor.total_ram_mb(Path(self.governor.meminfo))
         readings = _governor.read_gpus(self.runner) if request.gpus else []
-        never = _governor.impossible(request, self.governor, readings, _governor.total_ram_mb())
+        never = _governor.impossible(request, self.governor, readings, total_ram)
         if never is not None:
             raise CapacityError(
                 f"this task can never start here: {never}",
@@ -181,7 +180,8 @@ class LocalProvider:
         """``bash startup.sh``, or, when the resource governor has a say, a waiter that queues
         (machine-wide, FIFO) and then execs it; and the descriptors the child must inherit."""
         request = _governor.request_of(record.config)
-        if not self.governor.active(request):
+        free_ram = _governor.free_ram_mb(Path(self.governor.meminfo))
+        if not self.governor.active(request, free_ram):  # enough RAM now: no waiter needed
             return ["bash", str(script)], ()
         ticket, fd = _governor.Queue(self.home / "governor").enqueue(record.task_id)
         spec = _governor.write_spec(

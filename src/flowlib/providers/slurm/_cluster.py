@@ -37,8 +37,16 @@ class Cluster(Protocol):
 
     where: str
 
-    def command(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
-        """Run a SLURM command (``sbatch``, ``squeue`` ...) to completion."""
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run a SLURM command (``sbatch``, ``squeue`` ...) to completion. ``secret_env``
+        (credentials for ``sbatch``, which passes its environment on to the job) goes into the
+        command's environment only: never into its command line, a file or a log."""
         ...
 
     def home(self) -> str:
@@ -88,9 +96,16 @@ class LocalCluster:
         self.runner = runner
         self.env = dict(env or {})
 
-    def command(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        env = _clean_env(os.environ, {**self.env, **(secret_env or {})})
         try:
-            return self.runner.run(argv, timeout=timeout, env=_clean_env(os.environ, self.env))
+            return self.runner.run(argv, timeout=timeout, env=env)
         except FileNotFoundError as exc:
             raise _unreachable(self.where, argv, exc) from exc
         except subprocess.TimeoutExpired as exc:
@@ -157,10 +172,22 @@ class RemoteCluster:
                 provider="slurm",
             ) from exc
 
-    def command(self, argv: Sequence[str], *, timeout: float) -> CommandResult:
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        secret_env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
         prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in self.env.items())
         unset = "unset ${!SLURM_@} ${!SBATCH_@} 2>/dev/null; "
-        result = self._run(f"{unset}{prefix}{shlex.join(argv)}", timeout=timeout)
+        secrets = None
+        if secret_env:  # read from stdin by the login node's shell: not on any command line
+            unset += 'eval "$(cat)"; '
+            secrets = "".join(
+                f"export {k}={shlex.quote(v)}\n" for k, v in secret_env.items()
+            ).encode()
+        result = self._run(f"{unset}{prefix}{shlex.join(argv)}", timeout=timeout, input=secrets)
         if result.returncode == 127 and "not found" in result.stderr:
             raise _unreachable(self.where, argv, FileNotFoundError(result.stderr.strip()))
         return result

@@ -12,12 +12,19 @@ Each task gets a directory ``<job_dir>/<task_id>/`` on the filesystem the cluste
 startup script leaves (``sacct`` only for jobs that ended without one). ``logs`` reads
 ``task.log``; ``cancel`` is ``scancel``. Commands run here through the command-runner seam, or on
 a login node (``login_host``) through the remote-host seam.
+
+Data (docs/slurm.md, "Data and outputs"): the startup script stages ``s3://`` sources into
+``root/`` before the workload and syncs ``outputs`` back after it, as on every provider. The
+client's S3 credentials reach the job through SLURM's own environment passing (``sbatch``'s
+environment, exported to the job), never through a file of the shared job directory; an absolute
+path is linked in as a directory of the cluster's filesystem.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +50,16 @@ if TYPE_CHECKING:
 __all__ = ["SlurmProvider"]
 
 _UNREACHABLE = re.compile(r"Unable to contact slurm controller|Socket timed out|Connection refused")
+# What the client's S3 tools read from the environment, given to a job that reads or writes S3
+# (sbatch passes its environment on to the job): never written to the job directory.
+S3_ENVIRONMENT = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
 _REJECTED_FOR_SIZE = re.compile(
     r"Requested node configuration is not available|More processors requested|"
     r"Memory specification can not be satisfied|Invalid generic resource"
@@ -62,8 +79,10 @@ class SlurmProvider:
         job_dir: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
         cancel_wait_s: float = 20.0,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.environ = environ  # where S3 credentials come from (None: this process's)
         self.settings = settings
         self.clock = clock
         self.cancel_wait_s = cancel_wait_s
@@ -80,7 +99,8 @@ class SlurmProvider:
             {
                 Feature.SPOT: "a SLURM cluster has no spot market (use a preemptible QOS)",
                 Feature.VOLUMES: "SLURM jobs use the cluster's shared filesystems, not volumes",
-                Feature.DATA_MOUNTS: "SLURM jobs read data from the cluster's filesystems",
+                Feature.VOLUME_MOUNTS: "volume:// needs provider volumes; on SLURM mount a "
+                "directory of the shared filesystem instead: data={'/models': '/shared/models'}",
                 Feature.CONTAINER_IMAGE: "container images on SLURM need a site plugin "
                 "(pyxis/enroot) flowlib does not drive yet",
                 Feature.SSH: "reach a running job with `srun --jobid=ID --pty bash` on the cluster",
@@ -135,6 +155,9 @@ class SlurmProvider:
             code_at_path=config.upload_code,
             code_sha256=sha,
             multi_node=multi_node(config, gpus),
+            extra_env=self._data_env(config),
+            # an absolute path is a directory of the cluster's filesystems, linked into root/
+            data_links={m.target: m.source for m in config.data_mounts if m.mount_type == "bind"},
         )
         self.cluster.write(f"{task_dir}/startup.sh", build_script(context).encode(), mode=0o700)
         return task_dir
@@ -143,7 +166,7 @@ class SlurmProvider:
         task_dir = self._prepare_files(record)
         script = render_job(record.task_id, record.config, task_dir, self.settings)
         self.cluster.write(f"{task_dir}/job.sbatch", script.encode(), mode=0o600)
-        job_id = self._sbatch(f"{task_dir}/job.sbatch")
+        job_id = self._sbatch(f"{task_dir}/job.sbatch", self._credentials([record.config]))
         return {"job_id": job_id, "task_dir": task_dir, "cluster": self.cluster.where}
 
     def submit_array(
@@ -171,7 +194,8 @@ class SlurmProvider:
         array_dir = f"{self.job_dir}/array-{records[0].task_id}"
         script = render_array(tasks, records[0].config, array_dir, self.settings, throttle=throttle)
         self.cluster.write(f"{array_dir}/job.sbatch", script.encode(), mode=0o600)
-        array_id = self._sbatch(f"{array_dir}/job.sbatch")
+        credentials = self._credentials([r.config for r in records])
+        array_id = self._sbatch(f"{array_dir}/job.sbatch", credentials)
         return {
             task_id: {
                 "job_id": f"{array_id}_{index}",
@@ -181,9 +205,27 @@ class SlurmProvider:
             for index, task_id, task_dir in tasks
         }
 
-    def _sbatch(self, script: str) -> str:
+    def _data_env(self, config: TaskConfig) -> dict[str, str]:
+        """Copies staged with a ``cache_key`` are shared by the user's tasks, next to them on
+        the shared filesystem (``<job_dir>/cache/data``), not kept per task."""
+        if any(m.cache_key for m in config.data_mounts):
+            return {"FLOW_DATA_CACHE": f"{self.job_dir}/cache/data"}
+        return {}
+
+    def _credentials(self, configs: Sequence[TaskConfig]) -> dict[str, str]:
+        """The client's S3 environment for jobs that use S3 (none for the others)."""
+        from flowlib.data import uses_s3
+
+        if not any(uses_s3(c) for c in configs):
+            return {}
+        environ = os.environ if self.environ is None else self.environ
+        return {k: environ[k] for k in S3_ENVIRONMENT if environ.get(k)}
+
+    def _sbatch(self, script: str, secret_env: Mapping[str, str] | None = None) -> str:
         result = self.cluster.command(
-            ["sbatch", "--parsable", script], timeout=self.settings.command_timeout_s
+            ["sbatch", "--parsable", script],
+            timeout=self.settings.command_timeout_s,
+            secret_env=secret_env,
         )
         job_id = result.stdout.strip().split(";")[0]
         if result.returncode == 0 and job_id.isdigit():

@@ -13,18 +13,22 @@ from flowlib.core.seams import CommandResult
 from flowlib.errors import CapacityError, ConfigError
 from flowlib.models import TaskConfig
 from flowlib.providers.local._governor import (
+    DEFAULT_MIN_FREE_RAM_MB,
     QUERY,
     GovernorSettings,
     Queue,
     Request,
     decide,
+    free_ram_mb,
     impossible,
     parse_readings,
     read_gpus,
     request_of,
+    total_ram_mb,
 )
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "nvidia-smi"
+MEMINFO = Path(__file__).parents[3] / "fixtures" / "meminfo"
 
 
 class RecordedNvidiaSmi:
@@ -121,7 +125,9 @@ def test_requests_that_can_never_be_met_are_named() -> None:
         "the task asks for 4 GPU(s) and this machine has 2 NVIDIA GPUs"
     )
     too_much = GovernorSettings(min_free_vram_mb=100_000)
-    assert "largest GPU here has 81920 MB" in str(impossible(Request(gpus=1), too_much, gpus, 1))
+    assert "largest GPU here has 81920 MB" in str(
+        impossible(Request(gpus=1), too_much, gpus, 64000)
+    )
     assert "has 16000 MB of RAM" in str(
         impossible(Request(), GovernorSettings(min_free_ram_mb=32000), [], 16000)
     )
@@ -144,12 +150,53 @@ def test_settings_come_from_the_local_section_and_bad_values_are_config_errors()
 
 
 def test_the_governor_stays_out_of_the_way_unless_needed() -> None:
-    assert not GovernorSettings().active(Request())
-    assert GovernorSettings().active(Request(gpus=1))
-    assert GovernorSettings(max_parallel=1).active(Request())
+    plenty, low = ram("16g-mostly-free.txt"), ram("16g-almost-full.txt")
+    assert not GovernorSettings().active(Request(), plenty)
+    assert not GovernorSettings().active(Request(), None)  # no /proc/meminfo: not checked
+    assert GovernorSettings().active(Request(), low)  # below the default floor: it waits
+    assert not GovernorSettings(min_free_ram_mb=0).active(Request(), low)  # 0: switched off
+    assert GovernorSettings().active(Request(gpus=1), plenty)
+    assert GovernorSettings(max_parallel=1).active(Request(), plenty)
 
 
-# -- the queue --------------------------------------------------------------------------------
+# -- free RAM, from recorded /proc/meminfo files ----------------------------------------------
+def ram(fixture: str) -> int | None:
+    return free_ram_mb(MEMINFO / fixture)
+
+
+def test_free_and_total_ram_are_read_from_meminfo() -> None:
+    assert ram("16g-almost-full.txt") == 180
+    assert ram("16g-mostly-free.txt") == 12288
+    assert total_ram_mb(MEMINFO / "16g-mostly-free.txt") == 15936
+    assert free_ram_mb(MEMINFO / "no-such-file") is None
+
+
+def test_every_task_waits_below_the_default_free_ram_floor() -> None:
+    assert GovernorSettings().min_free_ram_mb == DEFAULT_MIN_FREE_RAM_MB == 256
+    waiting = decide(Request(), GovernorSettings(), [], ram("16g-almost-full.txt"))
+    assert not waiting.start
+    assert waiting.reason == (
+        "waiting for memory: 180 MB RAM free, the task needs 256 MB (min_free_ram_mb)"
+    )
+    assert decide(Request(), GovernorSettings(), [], ram("16g-mostly-free.txt")).start
+
+
+def test_min_free_ram_mb_zero_switches_the_check_off() -> None:
+    off = GovernorSettings.from_settings({"min_free_ram_mb": 0})
+    assert off.min_free_ram_mb == 0
+    assert decide(Request(), off, [], ram("16g-almost-full.txt")).start
+    assert decide(Request(), off, [], free_ram_mb=0).start
+    with pytest.raises(ConfigError, match="0 or more"):
+        GovernorSettings.from_settings({"min_free_ram_mb": -1})
+
+
+def test_an_sbatch_memory_request_does_not_change_what_a_task_waits_for() -> None:
+    # --mem is reported as ignored by the sbatch translation; the governor agrees
+    config = TaskConfig(command=["x"], env={"SLURM_MEM_PER_NODE": "65536"})
+    assert request_of(config) == Request(gpus=0)
+    assert decide(request_of(config), GovernorSettings(), [], ram("16g-mostly-free.txt")).start
+
+
 def test_tickets_are_served_first_come_first_served(tmp_path: Path) -> None:
     queue = Queue(tmp_path)
     first, fd1 = queue.enqueue("task-a")
@@ -203,7 +250,10 @@ def test_an_impossible_request_is_refused_at_submit() -> None:
 
     provider = LocalProvider(
         Path(os.environ["FLOW_HOME"]),
-        governor=GovernorSettings(min_free_ram_mb=10**9),
+        governor=GovernorSettings(
+            min_free_ram_mb=32000, meminfo=str(MEMINFO / "16g-mostly-free.txt")
+        ),
     )
-    with pytest.raises(CapacityError, match="can never start here: min_free_ram_mb"):
+    with pytest.raises(CapacityError, match="can never start here: min_free_ram_mb") as err:
         provider.prepare(TaskConfig(command=["true"]))
+    assert "this machine has 15936 MB of RAM in all" in err.value.message
