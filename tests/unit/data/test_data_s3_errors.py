@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from flowlib.data import S3Access, parse_s3_url, s3_endpoint
-from flowlib.errors import AuthenticationError, NetworkError, ResourceNotFoundError
+from flowlib.errors import (
+    AuthenticationError,
+    NetworkError,
+    ResourceNotFoundError,
+    ValidationError,
+)
 
 botocore = pytest.importorskip("botocore.exceptions", reason="needs flowlib[s3]")
 
@@ -30,6 +35,13 @@ def test_the_endpoint_comes_from_flow_then_the_standard_aws_variables() -> None:
     )
     both = {"AWS_ENDPOINT_URL_S3": "http://b", "FLOW_S3_ENDPOINT_URL": "http://c"}
     assert s3_endpoint(both) == "http://c"
+
+
+def test_an_endpoint_with_a_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(ValidationError) as info:
+        s3_endpoint({"FLOW_S3_ENDPOINT_URL": "http://me:hunter2@s3.lab:9000"})
+    assert "hunter2" not in str(info.value)
+    assert "http://s3.lab:9000" in info.value.message
 
 
 def test_a_missing_bucket_says_which_and_where() -> None:
