@@ -37,6 +37,8 @@ def resolve(
     update: dict[str, Any] = {}
     if uses_s3(config):
         s3 = S3Access(environ)
+        if s3.endpoint:
+            _no_password(s3.endpoint)  # before anything is sent to it
         update["data_mounts"] = [_resolve_mount(s3, m) for m in config.data_mounts]
         for target, url in config.outputs.items():
             s3.check_bucket(parse_s3_url(url, what=f"output {target!r}:"))
@@ -45,6 +47,26 @@ def resolve(
     if config.volumes:
         update["volumes"] = resolve_volumes(provider, config.volumes, region=config.region)
     return config.model_copy(update=update) if update else config
+
+
+def _no_password(endpoint: str) -> None:
+    """The endpoint travels to the machine in the task's env: never with a password in it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.password is None:
+        return
+    from flowlib.errors import ValidationError
+
+    bare = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    raise ValidationError(
+        f"the S3 endpoint {bare} is given with user:password in its URL, which would travel "
+        "to the machine in the task's environment",
+        suggestions=[
+            "give the credentials as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bare "
+            "URL as FLOW_S3_ENDPOINT_URL"
+        ],
+    )
 
 
 def _resolve_mount(s3: S3Access, mount: MountSpec) -> MountSpec:
