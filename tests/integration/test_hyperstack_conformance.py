@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from s3server import ACCESS_KEY, REGION, S3, SECRET_KEY
 
 from flowlib import Flow
+from flowlib.models import TaskStatus
+from flowlib.providers.base import Feature
 from flowlib.testing.conformance import ProviderConformance
 from flowlib.testing.emulators.hyperstack import HyperstackEmulator, Timing
 
@@ -46,3 +49,28 @@ class TestHyperstackProvider(ProviderConformance):
         assert emulator.errors == []
         # Every task's VM is released: finished ones by auto_terminate, others by cancel.
         assert emulator.wait_until(lambda: emulator.vm_count() == 0, timeout=5)
+
+    def test_data_mounts_and_volumes_are_supported(self, flow: Flow) -> None:
+        missing = flow.provider().capabilities.missing(
+            [Feature.DATA_MOUNTS, Feature.VOLUMES, Feature.VOLUME_MOUNTS]
+        )
+        assert missing == {}
+
+    def test_s3_data_is_staged_and_outputs_are_synced(self, flow: Flow, s3: S3) -> None:
+        pytest.importorskip("s3fs", reason="S3 data needs flowlib[s3]")
+        s3.put("in/x.txt", "staged")
+        task = flow.run(
+            'cat "$FLOW_ROOT/data/x.txt"; echo out > "$FLOW_ROOT/results/r.txt"',
+            data=f"s3://{s3.bucket}/in",
+            outputs={"/results": f"s3://{s3.bucket}/out"},
+            env={
+                "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                "AWS_DEFAULT_REGION": REGION,
+            },
+            upload_code=False,
+        )
+        done = flow.wait(task.task_id, timeout=self.wait_timeout)
+        assert done.status == TaskStatus.COMPLETED, done.message
+        assert flow.logs(task.task_id) == "staged"
+        assert s3.get("out/r.txt") == b"out\n"

@@ -25,9 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flowlib.errors import PackagingError
 from flowlib.models import TaskConfig
+
+if TYPE_CHECKING:
+    from flowlib.data import VolumeMount
 
 __all__ = [
     "CODE_ARCHIVE",
@@ -124,6 +128,9 @@ class ScriptContext:
     multi_node: MultiNode | None = None  # the node's place in a multi-node task
     # mount path -> a directory on the machine to link there (local volumes, bind sources)
     data_links: Mapping[str, str] = field(default_factory=dict)
+    # volumes the machine gets as block devices, mounted before the data is staged
+    volume_mounts: Sequence[VolumeMount] = ()
+    volume_wait_s: int = 1800  # how long the script waits for each volume's device
 
 
 def _q(value: str) -> str:
@@ -302,15 +309,16 @@ set -e
 
 
 def section_data(ctx: ScriptContext) -> str:
-    from flowlib.data import data_section
+    from flowlib.data import data_section, volumes_section
 
-    return data_section(ctx.config, ctx.data_links)
+    volumes = volumes_section(ctx.volume_mounts, ctx.volume_wait_s)
+    return volumes + data_section(ctx.config, ctx.data_links)
 
 
 def section_outputs(ctx: ScriptContext) -> str:
-    from flowlib.data import outputs_section
+    from flowlib.data import outputs_section, volumes_sync_section
 
-    return outputs_section(ctx.config)
+    return volumes_sync_section(ctx.volume_mounts) + outputs_section(ctx.config)
 
 
 def section_exit(ctx: ScriptContext) -> str:

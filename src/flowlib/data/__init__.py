@@ -25,15 +25,25 @@ from flowlib.data._parse import (
 )
 from flowlib.data._resolve import needs_resolving, resolve, resolve_volumes, uses_s3
 from flowlib.data._s3 import ENDPOINT_VARS, S3Access, S3Data, s3_endpoint
-from flowlib.data._script import data_section, outputs_section
+from flowlib.data._script import (
+    WRITE_VOLUME_DEVICES,
+    VolumeMount,
+    data_section,
+    outputs_section,
+    volume_devices_file,
+    volumes_section,
+    volumes_sync_section,
+)
 
 __all__ = [
     "DEFAULT_DATA_TARGET",
     "DEFAULT_VOLUME_GB",
     "ENDPOINT_VARS",
+    "WRITE_VOLUME_DEVICES",
     "S3Access",
     "S3Data",
     "S3Url",
+    "VolumeMount",
     "data_section",
     "expand",
     "needs_resolving",
@@ -44,4 +54,7 @@ __all__ = [
     "resolve_volumes",
     "s3_endpoint",
     "uses_s3",
+    "volume_devices_file",
+    "volumes_section",
+    "volumes_sync_section",
 ]

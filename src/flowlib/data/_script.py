@@ -17,11 +17,21 @@ message and a workload that exited 0 then counts as failed.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from flowlib.models import TaskConfig
 
-__all__ = ["data_section", "outputs_section"]
+__all__ = [
+    "VOLUME_DEVICES",
+    "WRITE_VOLUME_DEVICES",
+    "VolumeMount",
+    "data_section",
+    "outputs_section",
+    "volume_devices_file",
+    "volumes_section",
+    "volumes_sync_section",
+]
 
 # Runs on the machine with whatever python3 it has: keep it small and dependency-free besides
 # fsspec/s3fs. `get URL DIR` copies an object or a prefix ("/"-terminated) into DIR;
@@ -203,3 +213,89 @@ def outputs_section(config: TaskConfig) -> str:
     for path, url in config.outputs.items():
         lines.append(f"flow_output {_q(path)} {_q(url.rstrip('/') + '/')}\n")
     return "".join(lines)
+
+
+# -- volumes: block devices a provider attaches, formatted when blank, mounted at their paths --
+VOLUME_DEVICES = "var/lib/flow/volumes.devices"  # "<index> <device>" lines, written by a provider
+VOLUME_WAIT_S = 1800
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A volume the machine gets as a block device, to mount at ``mount_path``.
+
+    ``device`` is the device when the provider knows it as the script is written (``/dev/vdb``);
+    None when it learns it only later (Hyperstack attaches volumes after the VM boots): the
+    provider then writes ``<index> <device>`` lines to ``$FLOW_ROOT/var/lib/flow/volumes.devices``
+    (:func:`volume_devices_file` piped into :data:`WRITE_VOLUME_DEVICES` on the machine) and the
+    script waits for its line.
+    """
+
+    name: str  # for messages only
+    mount_path: str
+    device: str | None = None
+
+
+def volume_devices_file(devices: Sequence[str]) -> str:
+    """The text of ``volumes.devices`` for ``devices`` (in the order of the task's mounts)."""
+    return "".join(f"{index} {device}\n" for index, device in enumerate(devices))
+
+
+# Run over the remote-host seam with volume_devices_file(...) on stdin: writes the file
+# atomically (with sudo when the login user is not root on a real machine).
+WRITE_VOLUME_DEVICES = (
+    'S=""; if [ -z "${FLOW_ROOT:-}" ] && [ "$(id -u)" != 0 ]; then S="sudo -n"; fi; '
+    f'f="${{FLOW_ROOT:-}}/{VOLUME_DEVICES}"; $S mkdir -p "${{f%/*}}" && '
+    '$S tee "$f.tmp" > /dev/null && $S mv -f "$f.tmp" "$f"'
+)
+
+
+_VOLUME = """\
+# volumes: each waits for its block device, is formatted ext4 only when blank, and is mounted
+flow_volume() {  # flow_volume INDEX NAME MOUNT_PATH [DEVICE]
+  local dev="${4:-}" target="$FLOW_ROOT$3" waited=0 rc=0
+  while [ -z "$dev" ]; do
+    dev=$(awk -v i="$1" '$1 == i { print $2 }' "$FLOW_ROOT/%(devices)s" 2>/dev/null || true)
+    [ -n "$dev" ] && break
+    [ "$waited" -ge %(wait)d ] && flow_fail "volume $2 (for $3) was not attached within \\
+%(wait)d s: the provider attaches it once the machine is up and flowlib polls the task"
+    sleep 1; waited=$((waited + 1))
+  done
+  while [ ! -e "$FLOW_ROOT$dev" ]; do
+    [ "$waited" -ge %(wait)d ] && flow_fail "volume $2: $dev did not appear within %(wait)d s"
+    sleep 1; waited=$((waited + 1))
+  done
+  blkid "$FLOW_ROOT$dev" > /dev/null 2>&1 || rc=$?
+  if [ "$rc" -eq 2 ]; then  # blkid found nothing: a new, blank volume
+    flow_log "volume $2: $dev is blank; formatting it ext4"
+    mkfs.ext4 -q "$FLOW_ROOT$dev" < /dev/null || flow_fail "volume $2: formatting $dev failed"
+  elif [ "$rc" -ne 0 ]; then
+    flow_fail "volume $2: cannot probe $dev for a filesystem (blkid exit $rc)"
+  fi
+  mkdir -p "$target"
+  if ! mountpoint -q "$target"; then
+    mount "$FLOW_ROOT$dev" "$target" || flow_fail "volume $2: cannot mount $dev at $3"
+  fi
+  flow_log "volume $2: $dev mounted at $3"
+}
+"""
+
+
+def volumes_section(mounts: Sequence[VolumeMount], wait_s: int = VOLUME_WAIT_S) -> str:
+    """Mount each volume before the data is staged (a bounded wait for each device; a blank
+    device is formatted ext4, one with a filesystem is mounted as it is, so data persists)."""
+    if not mounts:
+        return ""
+    lines = [_VOLUME % {"devices": VOLUME_DEVICES, "wait": int(wait_s)}]
+    for index, mount in enumerate(mounts):
+        device = f" {_q(mount.device)}" if mount.device else ""
+        lines.append(f"flow_volume {index} {_q(mount.name)} {_q(mount.mount_path)}{device}\n")
+    return "".join(lines)
+
+
+def volumes_sync_section(mounts: Sequence[VolumeMount]) -> str:
+    """After the workload: flush what it wrote to the volumes before the machine may go."""
+    if not mounts:
+        return ""
+    paths = " ".join(f'"$FLOW_ROOT"{_q(m.mount_path)}' for m in mounts)
+    return f"sync -f {paths} 2> /dev/null || sync  # volumes: written data reaches the disks\n"

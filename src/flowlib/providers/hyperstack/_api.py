@@ -159,6 +159,35 @@ class HyperstackApi:
         """``start``, ``stop``, ``hibernate`` (``retain_ip="true"``), ``hibernate-restore``."""
         self.call("GET", f"/core/virtual-machines/{vm_id}/{action}", params=params or None)
 
+    # -- volumes -------------------------------------------------------------------------------
+    def volume_types(self) -> list[str]:
+        return [str(t) for t in self.call("GET", "/core/volume-types").get("volume_types") or []]
+
+    def volumes(self) -> list[Json]:
+        return list(self._pages("/core/volumes", "volumes"))
+
+    def volume(self, volume_id: int) -> Json | None:
+        """The volume, or None when there is none with that id (404)."""
+        try:
+            found: Json = self.call("GET", f"/core/volumes/{volume_id}")["volume"]
+        except ResourceNotFoundError:
+            return None
+        return found
+
+    def create_volume(self, body: Json) -> Json:
+        created: Json = self.call("POST", "/core/volumes", json=body)["volume"]
+        return created
+
+    def delete_volume(self, volume_id: int) -> None:
+        self.call("DELETE", f"/core/volumes/{volume_id}")
+
+    def attach_volumes(self, vm_id: int, volume_ids: list[int]) -> list[Json]:
+        """Attach; each answer row names the ``device`` the volume got (``/dev/vdb``)."""
+        body = {"volume_ids": volume_ids, "protected": False}
+        path = f"/core/virtual-machines/{vm_id}/attach-volumes"
+        rows: list[Json] = self.call("POST", path, json=body).get("volume_attachments") or []
+        return rows
+
     def _pages(
         self, path: str, key: str, params: Mapping[str, Any] | None = None
     ) -> Iterator[Json]:

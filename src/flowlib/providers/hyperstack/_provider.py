@@ -5,9 +5,10 @@ Life of a task::
     prepare   flavors + pricebook + stock -> the cheapest flavor in stock (errors say what exists)
     submit    environment and keypair (created once, idempotent); the VM's name is recorded in
               the store, then the VM is created, unless one with that name exists already
-    status    one list call for every task; ACTIVE with a floating IP = reachable; the workload's
-              exit code is read over the remote-host seam; a finished task's log is kept in
-              FLOW_HOME and its VM deleted (auto_terminate)
+    status    one list call for every task; ACTIVE with a floating IP = reachable; the task's
+              volumes are attached then (:mod:`._volumes`); the workload's exit code is read
+              over the remote-host seam; a finished task's log is kept in FLOW_HOME and its VM
+              deleted (auto_terminate; its volumes stay)
     cancel    DELETE the VM and wait until it answers 404
 
 A task with ``instance_name`` runs on a persistent instance instead (hibernated when idle,
@@ -24,8 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
-from flowlib.errors import FlowError, ProviderError, StoreError, TaskNotFoundError, TimeoutError
-from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus
+from flowlib.errors import (
+    FlowError,
+    ProviderError,
+    StoreError,
+    TaskNotFoundError,
+    TimeoutError,
+    UnsupportedError,
+)
+from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, TaskState
 from flowlib.providers.hyperstack._api import HyperstackApi, Json
 from flowlib.providers.hyperstack._offers import FlavorOffer, choose, matching, to_offers
@@ -88,6 +96,9 @@ class HyperstackProvider:
         from flowlib.providers.hyperstack._persistent import PersistentInstances
 
         self.persistent = PersistentInstances(self)
+        from flowlib.providers.hyperstack._volumes import HyperstackVolumes
+
+        self.volumes = HyperstackVolumes(self)
 
     # -- what this provider can do -------------------------------------------------------
     @property
@@ -96,8 +107,6 @@ class HyperstackProvider:
             {
                 Feature.SPOT: "Hyperstack rents on-demand VMs; there is no spot market",
                 Feature.MULTI_NODE: "one VM per task on hyperstack for now (num_instances=1)",
-                Feature.VOLUMES: "Hyperstack volumes are not attached by flowlib yet",
-                Feature.DATA_MOUNTS: "data mounts are not available on hyperstack yet",
                 Feature.CONTAINER_IMAGE: "`image` is not run on hyperstack yet (no Docker set-up)",
             }
         )
@@ -116,9 +125,28 @@ class HyperstackProvider:
 
     def prepare(self, config: TaskConfig) -> TaskConfig:
         if config.instance_name:
+            if config.volumes:
+                raise UnsupportedError(
+                    f"volumes are not attached to persistent instances (instance "
+                    f"{config.instance_name}): its tasks share one disk that persists already",
+                    suggestions=[
+                        "keep data on the instance's own disk, or use s3:// data mounts",
+                        "or run the task without instance_name to attach volumes",
+                    ],
+                    provider="hyperstack",
+                )
             return self.persistent.prepare(config)
-        chosen = self.choose(config)
-        return config.model_copy(update={"region": chosen.region})
+        placed = self.volumes.place(config)  # an existing volume fixes the region
+        try:
+            chosen = self.choose(placed)
+        except FlowError as exc:
+            if placed.region != config.region:
+                exc.suggestions.append(
+                    f"the task runs in {placed.region} because its volumes are there: "
+                    "use volumes of another region to run elsewhere"
+                )
+            raise
+        return placed.model_copy(update={"region": chosen.region})
 
     # -- submit ----------------------------------------------------------------------------
     def submit(self, record: TaskRecord) -> dict[str, Any]:
@@ -126,7 +154,7 @@ class HyperstackProvider:
         if config.instance_name:
             return self.persistent.submit(record)
         chosen = self.choose(config)
-        environment = self.environment(chosen.region)
+        environment = self.volumes.environment(config, chosen.region)
         key_name = self.keypair(environment)
         name = vm_name(record.task_id)
         data: dict[str, Any] = {
@@ -136,6 +164,10 @@ class HyperstackProvider:
             "environment": environment,
             "price_per_hour": chosen.offer.price_per_hour,
         }
+        if config.volumes:  # their names are stored before any is created
+            planned = self.volumes.planned(record)
+            self._record_intent(record, {**data, "volumes": planned})
+            data["volumes"] = self.volumes.provide(record, planned, environment)
         body = {
             "name": name,
             "environment_name": environment,
@@ -154,6 +186,7 @@ class HyperstackProvider:
 
     def _user_data(self, record: TaskRecord) -> str:
         from flowlib.core.startup import ScriptContext, build_script, fit_script
+        from flowlib.data import VolumeMount
 
         config = record.config
         code = None
@@ -161,7 +194,18 @@ class HyperstackProvider:
             from flowlib.core.packaging import package_directory
 
             code = package_directory(Path(config.code_dir or Path.cwd())).data
-        script = build_script(ScriptContext(task_id=record.task_id, config=config, code=code))
+        names = [v.get("name") for v in self.volumes.planned(record)]
+        mounts = [
+            VolumeMount(str(n), v.mount_path) for n, v in zip(names, config.volumes, strict=True)
+        ]
+        context = ScriptContext(
+            task_id=record.task_id,
+            config=config,
+            code=code,
+            volume_mounts=mounts,
+            volume_wait_s=int(self.settings.volume_attach_timeout_s),
+        )
+        script = build_script(context)
         return fit_script(script, USER_DATA_LIMIT)
 
     def _record_intent(self, record: TaskRecord, data: dict[str, Any]) -> None:
@@ -339,9 +383,20 @@ class HyperstackProvider:
         except FlowError:
             return TaskState(TaskStatus.PENDING, provider_state="booting (not reachable yet)")
         if code is None:
+            updates: dict[str, Any] = {}
+            waiting = None
+            if data.get("volumes") and not data.get("volumes_ready"):
+                updates, waiting = self.volumes.attach(record, vm, host)
             if started is None:
-                return TaskState(TaskStatus.PENDING, provider_state="booting")
-            return TaskState(TaskStatus.RUNNING, provider_state=raw, started_at=_epoch(started))
+                return TaskState(
+                    TaskStatus.PENDING, provider_state=waiting or "booting", provider_data=updates
+                )
+            return TaskState(
+                TaskStatus.RUNNING,
+                provider_state=raw,
+                started_at=_epoch(started),
+                provider_data=updates,
+            )
         message = host.read_file(MESSAGE)
         self._keep_log(record, host)
         released = record.config.auto_terminate
@@ -515,6 +570,16 @@ class HyperstackProvider:
                 ssh_user=self.settings.ssh_user,
             )
         ]
+
+    # -- volumes ---------------------------------------------------------------------------
+    def create_volume(self, size_gb: int, name: str | None = None) -> Volume:
+        return self.volumes.create(size_gb, name)
+
+    def list_volumes(self) -> list[Volume]:
+        return self.volumes.all()
+
+    def delete_volume(self, volume_id: str) -> None:
+        self.volumes.delete(volume_id)
 
     def ssh(self, record: TaskRecord, command: str | None = None, node: int = 0) -> int:
         vm = self._vm_of(record)

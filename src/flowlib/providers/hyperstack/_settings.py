@@ -15,6 +15,9 @@ Every key, its default and what it is for::
     sandbox_dir     with remote_host=sandbox: the directory holding one root per VM id
     poll_interval_s how often `wait` asks the API at most (5)
     delete_timeout_s how long a cancel waits for the VM to be gone (600)
+    volume_type     the type of volumes flowlib creates (default: Cloud-SSD, else the first listed)
+    volume_attach_timeout_s how long a VM's startup script waits for its volumes (1800); they
+                    are attached when flowlib polls the task once the VM runs
     timeout_s       HTTP timeout (30)
 
 Persistent instances (``instance_name`` / ``flow run --on NAME``, docs/persistent-instances.md)::
@@ -63,6 +66,8 @@ class HyperstackSettings(BaseModel):
     sandbox_dir: Path | None = None
     poll_interval_s: float = 5.0
     delete_timeout_s: float = 600.0
+    volume_type: str | None = None
+    volume_attach_timeout_s: float = Field(default=1800.0, gt=0)
     timeout_s: float = 30.0
     idle_policy: Literal["hibernate", "stop", "delete"] = "hibernate"
     idle_cooldown_s: float = Field(default=300.0, ge=0)

@@ -424,7 +424,7 @@ def create_volume(state: HyperstackState, request: WireRequest, _: dict[str, str
         now,
         since=now,
     )
-    state.volumes[vol.id] = vol
+    state.add_volume(vol)
     return _ok("Volume creation started", volume=vol.to_json())
 
 
@@ -435,10 +435,5 @@ def get_volume(state: HyperstackState, request: WireRequest, p: dict[str, str]) 
 
 @_router("DELETE", "/v1/core/volumes/{volume_id}")
 def delete_volume(state: HyperstackState, request: WireRequest, p: dict[str, str]) -> WireResponse:
-    vol = state.volume(_id(p, "volume_id"))
-    if vol.attached_to is not None:
-        raise HyperstackError(
-            400, f"Volume {vol.id} is attached to VM {vol.attached_to}; detach it first"
-        )
-    del state.volumes[vol.id]
+    state.delete_volume(state.volume(_id(p, "volume_id")))
     return _ok("Volume deleted")

@@ -18,6 +18,7 @@ from ._catalog import (
     DEFAULT_STOCK,
     FlavorSpec,
 )
+from ._disks import VolumeDisks
 from ._entities import REASONS, Options, Timing, Vm
 from ._state import USER_DATA_LOG, HyperstackState
 
@@ -72,6 +73,9 @@ class HyperstackEmulator(EmulatorBase[int]):
         )
         if boot_env is not None:
             self.state.boot_env = boot_env
+        if self.sandbox is not None and self.workdir is not None:
+            self.state.disks = VolumeDisks(self.workdir)
+            self.state.disks.install_tools()
         self.api_key = api_key or _new_key()
         self.state.api_keys.add(self.api_key)
         with self.state.lock:
@@ -122,6 +126,12 @@ class HyperstackEmulator(EmulatorBase[int]):
         """How many live VMs have one of ``statuses``; with none given, how many are live."""
         with self.state.lock:
             return sum(1 for vm in self.state.live_vms() if not statuses or vm.status in statuses)
+
+    def volume_files(self, volume_id: int) -> Path:
+        """What an emulated volume holds (its filesystem's contents; see ``_disks.py``)."""
+        if self.state.disks is None:
+            raise ValueError("this emulator does not boot VMs (boot=False): volumes hold nothing")
+        return self.state.disks.path(volume_id) / "data"
 
     def billed(self, vm_id: int) -> float:
         """Dollars billed so far for a VM's GPUs (nothing while hibernated)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from .._boot import Sandbox, ScriptProcess
 from .._clock import EmulatorClock, iso
 from ._catalog import FlavorSpec
+from ._disks import VolumeDisks
 from ._entities import (
     BILLED,
     Environment,
@@ -76,6 +78,7 @@ class HyperstackState:
     vms: dict[int, Vm] = field(default_factory=dict)
     volumes: dict[int, Volume] = field(default_factory=dict)
     boot_env: Callable[[Vm], dict[str, str]] = field(default=lambda _vm: {})
+    disks: VolumeDisks | None = None  # volumes as directories, for VMs that boot (_disks.py)
     org_id: int = 7001
     _ids: dict[str, int] = field(default_factory=dict)
     _ips: int = 0
@@ -319,6 +322,20 @@ class HyperstackState:
 
     # ---- volumes ---------------------------------------------------------------------------
 
+    def add_volume(self, vol: Volume) -> None:
+        self.volumes[vol.id] = vol
+        if self.disks is not None:
+            self.disks.create(vol.id)
+
+    def delete_volume(self, vol: Volume) -> None:
+        if vol.attached_to is not None:
+            raise HyperstackError(
+                400, f"Volume {vol.id} is attached to VM {vol.attached_to}; detach it first"
+            )
+        del self.volumes[vol.id]
+        if self.disks is not None:
+            self.disks.delete(vol.id)
+
     def attach(self, vol: Volume, vm: Vm, protected: bool) -> None:
         if vol.environment.id != vm.environment.id:
             raise HyperstackError(
@@ -333,8 +350,13 @@ class HyperstackState:
         vol.attached_to, vol.attachment_id, vol.device = vm.id, self.new_id("att"), device
         vol.protected = protected
         vol.status = "in-use"
+        if self.disks is not None and self.sandbox is not None:
+            self.disks.attach(vol.id, self.sandbox.root(str(vm.id)), device)
 
     def detach(self, vol: Volume) -> None:
+        """Detach (a deleted VM's volumes too: they become available again, data kept)."""
+        if self.disks is not None and self.sandbox is not None and vol.attached_to is not None:
+            self.disks.detach(self.sandbox.root(str(vol.attached_to)), vol.device or "")
         vol.attached_to = vol.attachment_id = vol.device = None
         vol.status = "available"
 
@@ -416,6 +438,8 @@ class HyperstackState:
         root = self.sandbox.root(key)
         root.mkdir(parents=True, exist_ok=True)
         env = self.boot_env(vm)
+        if self.disks is not None:  # blkid, mkfs.ext4, mount... for emulated volumes
+            env = {"PATH": self.disks.path_env(os.environ.get("PATH")), **env}
         if first:
             script = vm.user_data or ""
             if script.startswith("#!"):  # cloud-init runs a user_data script on first boot only
