@@ -99,6 +99,9 @@ class HyperstackProvider:
         from flowlib.providers.hyperstack._volumes import HyperstackVolumes
 
         self.volumes = HyperstackVolumes(self)
+        from flowlib.core.cloud import KeptResults
+
+        self.kept = KeptResults(self.home, self.name)
 
     # -- what this provider can do -------------------------------------------------------
     @property
@@ -399,6 +402,7 @@ class HyperstackProvider:
             )
         message = host.read_file(MESSAGE)
         self._keep_log(record, host)
+        self.kept.keep(record.task_id, record.config.working_dir, host)
         released = record.config.auto_terminate
         if released:
             self.api.delete_vm(_id(vm))
@@ -580,6 +584,18 @@ class HyperstackProvider:
 
     def delete_volume(self, volume_id: str) -> None:
         self.volumes.delete(volume_id)
+
+    def read_file(self, record: TaskRecord, path: str) -> bytes | None:
+        """A file of the task's machine: from the VM while it is up, else the copy of the
+        task's results kept before its VM was deleted (remote Python calls read results so)."""
+        kept = self.kept.read(record.task_id, record.config.working_dir, path)
+        if kept is not None:
+            return kept
+        vm = self._vm_of(record)
+        host = self._host(vm) if vm is not None else None
+        if host is None:
+            return None
+        return host.read_file(path)  # on a persistent instance: until its next task runs
 
     def ssh(self, record: TaskRecord, command: str | None = None, node: int = 0) -> int:
         vm = self._vm_of(record)
