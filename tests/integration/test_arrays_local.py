@@ -13,9 +13,7 @@ from flowlib.models import TaskStatus
 
 def test_a_throttled_array_runs_every_index_and_records_its_members(project: Path) -> None:
     with Flow(provider="local") as flow:
-        tasks = flow.run_array(
-            [f"echo index {i}" for i in range(3)], throttle=2, indices=[5, 6, 7]
-        )
+        tasks = flow.run_array([f"echo index {i}" for i in range(3)], throttle=2, indices=[5, 6, 7])
         for task in tasks:
             assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
         head = flow.store.get(tasks[0].task_id).provider_data

@@ -33,24 +33,14 @@ def cloud(
         emu = HyperstackEmulator(timing=HyperstackTiming.instant(), workdir=tmp_path / "cloud")
     with emu:
         emu.start()
-        assert emu.workdir is not None
-        section = {
-            "remote_host": "sandbox",
-            "sandbox_dir": str(emu.workdir / "instances"),
-            "poll_interval_s": 0.05,
-        }
+        section = emu.provider_settings(poll_interval_s=0.05)
 
         def released() -> bool:
             if isinstance(emu, FcpEmulator):
                 return emu.wait_until(lambda: not emu.live_bids(), timeout=15)
             return emu.wait_until(lambda: not emu.live_vms(), timeout=15)
 
-        with Flow(
-            provider=request.param,
-            api_url=emu.url,
-            api_key=emu.api_key,
-            providers={request.param: section},
-        ) as flow:
+        with Flow(provider=request.param, providers={request.param: section}) as flow:
             yield flowlib.App("on-the-cloud", flow=flow), released
         assert emu.errors == []
 

@@ -24,15 +24,7 @@ def emulator(tmp_path: Path) -> Iterator[HyperstackEmulator]:
 
 
 def hyperstack_flow(emu: HyperstackEmulator, **extra: object) -> Flow:
-    assert emu.workdir is not None
-    section = {
-        "api_url": emu.url,
-        "api_key": emu.api_key,
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
-        "poll_interval_s": 0.2,
-        **extra,
-    }
+    section = emu.provider_settings(**extra)
     return Flow(provider="hyperstack", providers={"hyperstack": section})
 
 

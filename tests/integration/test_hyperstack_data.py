@@ -43,14 +43,7 @@ def emulator(tmp_path: Path, **options: object) -> HyperstackEmulator:
 
 
 def open_flow(emu: HyperstackEmulator) -> Flow:
-    assert emu.workdir is not None
-    section = {
-        "api_url": emu.url,
-        "api_key": emu.api_key,
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
-        "poll_interval_s": 0.1,
-    }
+    section = emu.provider_settings(poll_interval_s=0.1)
     return Flow(provider="hyperstack", providers={"hyperstack": section})
 
 

@@ -29,16 +29,7 @@ def emulator(tmp_path: Path, isolated_home: Path) -> Iterator[HyperstackEmulator
     )
     with emu:
         emu.start()
-        assert emu.workdir is not None
-        section = {
-            "api_url": emu.url,
-            "api_key": emu.api_key,
-            "remote_host": "sandbox",
-            "sandbox_dir": str(emu.workdir / "instances"),
-            "poll_interval_s": 0.1,
-            "agent_poll_s": 0.1,
-            "idle_cooldown_s": 600,
-        }
+        section = emu.provider_settings(poll_interval_s=0.1, agent_poll_s=0.1, idle_cooldown_s=600)
         home = Path(os.environ["FLOW_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         config = {"provider": "hyperstack", "providers": {"hyperstack": section}}

@@ -33,14 +33,7 @@ def emu(tmp_path: Path) -> Iterator[HyperstackEmulator]:
 
 @pytest.fixture
 def flow(emu: HyperstackEmulator, isolated_home: Path, project: Path) -> Iterator[Flow]:
-    assert emu.workdir is not None
-    section = {
-        "api_url": emu.url,
-        "api_key": emu.api_key,
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
-        "poll_interval_s": 0.1,
-    }
+    section = emu.provider_settings(poll_interval_s=0.1)
     with Flow(provider="hyperstack", providers={"hyperstack": section}) as f:
         yield f
 
@@ -184,15 +177,7 @@ def test_a_volume_that_is_never_attached_fails_the_task_with_the_reason(
     slow = Timing(0, 0, 0, 0, 0, 0, 0, 0, 0, volume_s=3600)  # the new volume stays "creating"
     with HyperstackEmulator(timing=slow, workdir=tmp_path / "cloud") as emu:
         emu.start()
-        assert emu.workdir is not None
-        section = {
-            "api_url": emu.url,
-            "api_key": emu.api_key,
-            "remote_host": "sandbox",
-            "sandbox_dir": str(emu.workdir / "instances"),
-            "poll_interval_s": 0.1,
-            "volume_attach_timeout_s": 1,
-        }
+        section = emu.provider_settings(poll_interval_s=0.1, volume_attach_timeout_s=1)
         with Flow(provider="hyperstack", providers={"hyperstack": section}) as flow:
             task = flow.submit("true", data={"/v": "volume://late"}, upload_code=False)
             pending = flow.get_task(task.task_id)

@@ -45,13 +45,6 @@ def cloud_flow(cloud: str, **emulator_options: Any) -> Iterator[Flow]:
             f"no emulator for {cloud!r}", suggestions=["use 'fcp' or 'hyperstack'"]
         )
     with emulator:
-        url = emulator.start()
-        settings = {
-            "remote_host": "sandbox",
-            "sandbox_dir": str(emulator.workdir / "instances"),
-            "poll_interval_s": 0.2,
-        }
-        with Flow(
-            provider=cloud, api_url=url, api_key=emulator.api_key, providers={cloud: settings}
-        ) as flow:
+        emulator.start()
+        with Flow(provider=cloud, providers={cloud: emulator.provider_settings()}) as flow:
             yield flow

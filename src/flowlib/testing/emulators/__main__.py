@@ -106,10 +106,7 @@ def _write_flow_config(path: Path, cloud: str, emulator: Any, url: str) -> None:
     settings: dict[str, Any] = {}
     if path.exists():
         settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    section: dict[str, Any] = {"api_url": url, "api_key": emulator.api_key, "poll_interval_s": 0.2}
-    if emulator.workdir is not None:
-        section.update(remote_host="sandbox", sandbox_dir=str(emulator.workdir / "instances"))
-    settings.setdefault("providers", {})[cloud] = section
+    settings.setdefault("providers", {})[cloud] = emulator.provider_settings(api_url=url)
     settings.setdefault("provider", cloud)
     write_config(path, settings)
 

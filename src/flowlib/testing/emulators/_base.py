@@ -220,6 +220,18 @@ class EmulatorBase(Generic[_Id]):
         """The base URL: the loopback server's once started, else a name for in-process use."""
         return self._server.url if self._server is not None else self.inprocess_url
 
+    def provider_settings(self, **extra: Any) -> dict[str, Any]:
+        """The flowlib provider section that reaches this emulator (its URL and key; its
+        instances through their sandboxes), ``extra`` settings added."""
+        section: dict[str, Any] = {
+            "api_url": self.url,
+            "api_key": getattr(self, "api_key", None),
+            "poll_interval_s": 0.2,
+        }
+        if self.workdir is not None:
+            section.update(remote_host="sandbox", sandbox_dir=str(self.workdir / "instances"))
+        return {**section, **extra}
+
     def client(self, **kwargs: Any) -> httpx.Client:
         """An ``httpx.Client`` with base URL and key: over loopback when started, else
         in-process."""
