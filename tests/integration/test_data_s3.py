@@ -239,7 +239,8 @@ class TestCredentials:
     """A server of its own that checks access keys for real (moto's IAM authentication)."""
 
     @pytest.fixture(scope="class")
-    def auth(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, str, str]]:
+    @classmethod
+    def auth(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S3Server, str, str]]:
         server = S3Server(tmp_path_factory.mktemp("moto-auth") / "moto.log")
         key_id, secret = server.require_auth()
         server.client(key=key_id, secret=secret).create_bucket(Bucket="guarded")
