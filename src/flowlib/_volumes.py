@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flowlib.errors import UnsupportedError, ValidationError
+from flowlib.errors import ValidationError
 from flowlib.models import TaskStatus
+from flowlib.providers.base import Feature, optional_method
 
 if TYPE_CHECKING:
     from flowlib.flow import Flow
@@ -18,13 +19,14 @@ __all__ = ["create_volume", "delete_volume", "list_volumes"]
 
 def _volume_provider(flow: Flow, name: str | None) -> Any:
     chosen = flow.provider(name)
-    if not hasattr(chosen, "create_volume"):
-        reason = chosen.capabilities.unsupported.get("volumes", "it has no volumes")
-        raise UnsupportedError(
-            f"provider '{chosen.name}' cannot manage volumes: {reason}",
-            suggestions=["choose a provider with volumes: --provider NAME"],
-            provider=chosen.name,
-        )
+    optional_method(
+        chosen,
+        "create_volume",
+        Feature.VOLUMES,
+        cannot="cannot manage volumes",
+        default="it has no volumes",
+        suggestions=["choose a provider with volumes: --provider NAME"],
+    )
     return chosen
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.describe import TaskLike, check_and_prepare, to_task_config
-from flowlib.errors import FlowError, TimeoutError, UnsupportedError, ValidationError
+from flowlib.errors import FlowError, TimeoutError, ValidationError
 from flowlib.models import (
     FlowConfig,
     Instance,
@@ -27,6 +27,7 @@ from flowlib.models import (
     Volume,
     set_default_client,
 )
+from flowlib.providers.base import Feature, optional_method
 from flowlib.telemetry import annotate, span, traced
 
 if TYPE_CHECKING:
@@ -471,13 +472,14 @@ class Flow:
     def ssh(self, ref: str, command: str | None = None, node: int = 0) -> int:
         record = self.store.resolve(ref)
         chosen = self.provider(record.provider)
-        ssh = getattr(chosen, "ssh", None)
-        if ssh is None:
-            reason = chosen.capabilities.unsupported.get("ssh", "it has no ssh access")
-            raise UnsupportedError(
-                f"provider '{record.provider}' cannot open ssh: {reason}",
-                suggestions=["use `flow logs` to see the task's output"],
-            )
+        ssh = optional_method(
+            chosen,
+            "ssh",
+            Feature.SSH,
+            cannot="cannot open ssh",
+            default="it has no ssh access",
+            suggestions=["use `flow logs` to see the task's output"],
+        )
         result: int = ssh(record, command=command, node=node)
         return result
 
@@ -497,14 +499,14 @@ class Flow:
                 task_id=record.task_id,
             )
         chosen = self.provider(record.provider)
-        forward = getattr(chosen, "forward", None)
-        if forward is None:
-            reason = chosen.capabilities.unsupported.get("ssh", "it cannot forward ports")
-            raise UnsupportedError(
-                f"provider '{record.provider}' cannot forward a port of its tasks: {reason}",
-                suggestions=["have the workload listen on an address you can reach"],
-                provider=record.provider,
-            )
+        forward = optional_method(
+            chosen,
+            "forward",
+            Feature.SSH,
+            cannot="cannot forward a port of its tasks",
+            default="it cannot forward ports",
+            suggestions=["have the workload listen on an address you can reach"],
+        )
         opened: PortForward = forward(record, remote_port, local_port, node=node)
         return opened
 
@@ -536,16 +538,14 @@ class Flow:
         """The provider's persistent instances (tasks with ``instance_name``): an object with
         ``list()``, ``describe(name)``, ``wake(name)``, ``hibernate(name)`` and
         ``delete(name)``, answering plain dicts (docs/persistent-instances.md)."""
-        chosen = self.provider(provider)
-        found = getattr(chosen, "persistent", None)
-        if found is None:
-            reason = chosen.capabilities.unsupported.get("hibernate", "it has none")
-            raise UnsupportedError(
-                f"provider '{chosen.name}' has no persistent instances: {reason}",
-                suggestions=["use --provider hyperstack (or set provider: hyperstack)"],
-                provider=chosen.name,
-            )
-        return found
+        return optional_method(
+            self.provider(provider),
+            "persistent",
+            Feature.HIBERNATE,
+            cannot="has no persistent instances",
+            default="it has none",
+            suggestions=["use --provider hyperstack (or set provider: hyperstack)"],
+        )
 
     def find_instances(self, **filters: Any) -> list[Offer]:
         """Offers from the catalog, cheapest first (see :func:`flowlib.catalog.find_instances`)."""

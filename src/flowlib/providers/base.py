@@ -37,6 +37,7 @@ __all__ = [
     "ProviderContext",
     "ProviderSpec",
     "TaskState",
+    "optional_method",
 ]
 
 
@@ -67,6 +68,25 @@ class Capabilities:
 
     def missing(self, wanted: Sequence[str]) -> dict[str, str]:
         return {f: self.unsupported[f] for f in wanted if f in self.unsupported}
+
+
+def optional_method(
+    provider: Any, attr: str, feature: str, *, cannot: str, default: str, suggestions: list[str]
+) -> Any:
+    """The provider's optional method (or object) ``attr``, or an UnsupportedError that says
+    "provider 'NAME' {cannot}: {why}", the why being the provider's own reason for ``feature``
+    (``default`` when it gives none)."""
+    found = getattr(provider, attr, None)
+    if found is None:
+        from flowlib.errors import UnsupportedError
+
+        reason = provider.capabilities.unsupported.get(feature, default)
+        raise UnsupportedError(
+            f"provider '{provider.name}' {cannot}: {reason}",
+            suggestions=suggestions,
+            provider=provider.name,
+        )
+    return found
 
 
 @dataclass
