@@ -18,6 +18,7 @@ from flowlib.errors import ValidationError
 from flowlib.telemetry import annotate, span
 
 if TYPE_CHECKING:
+    from flowlib.core.store import TaskRecord
     from flowlib.describe import TaskLike
     from flowlib.flow import Flow
     from flowlib.models import Task, TaskConfig
@@ -49,30 +50,29 @@ def run_array(
     native = getattr(chosen, "submit_array", None)
     if native is None:
         return _run_throttled(flow, prepared, list(indices), throttle, name)
-    store = flow.store
-    records = [flow._record(config, name) for config in prepared]
+    from flowlib._lifecycle import submitting
+
+    store, lifecycle = flow.store, flow.lifecycle
+    records = [lifecycle.record(config, name)[0] for config in prepared]
     group = records[0].task_id
     for index, record in zip(indices, records, strict=True):
-        record.provider_data["array"] = {"id": group, "index": index}
+        extra: dict[str, Any] = {"array": {"id": group, "index": index}}
         if record.task_id == group:
-            record.provider_data["array_tasks"] = [r.task_id for r in records]
-        store.update(record.task_id, provider_data=record.provider_data)
+            extra["array_tasks"] = [r.task_id for r in records]
+        record.provider_data.update(extra)
+        store.update(record.task_id, data=extra)
     annotate(task_id=group, provider=name, tasks=len(records))
-    try:
-        with span("provider.submit_array", task_id=group, provider=name):
-            data: Mapping[str, Mapping[str, Any]] = native(
-                records, throttle=throttle, indices=list(indices)
-            )
-    except BaseException as exc:
-        flow._submit_failed(records, exc)
-        raise
-    for record in records:
-        store.update(
-            record.task_id,
-            provider_data={**record.provider_data, **data[record.task_id]},
-            provider_state="submitted",
-        )
-    return [flow._to_task(store.get(r.task_id)) for r in records]
+    with submitting(records):
+        try:
+            with span("provider.submit_array", task_id=group, provider=name):
+                data: Mapping[str, Mapping[str, Any]] = native(
+                    records, throttle=throttle, indices=list(indices)
+                )
+        except BaseException as exc:
+            lifecycle.failed(records, exc)
+            raise
+        done = [lifecycle.submitted(r, data[r.task_id]) for r in records]
+    return [flow.task_of(r) for r in done]
 
 
 def _run_throttled(
@@ -81,7 +81,7 @@ def _run_throttled(
     """One task at a time (already prepared); only the unfinished ones are polled, and only
     while ``throttle`` of them are. The first task names the group; a :func:`cancel_array`
     from any process marks it cancelled, and no further task is submitted."""
-    store = flow.store
+    store, lifecycle = flow.store, flow.lifecycle
     limit = throttle or len(configs)
     interval = getattr(flow.provider(name), "poll_interval_s", 1.0)
     submitted: list[Task] = []
@@ -89,27 +89,30 @@ def _run_throttled(
     group: str | None = None
     for index, config in zip(indices, configs, strict=True):
         while len(live) >= limit and not _cancelled(flow, group):
-            fresh = flow._refresh([store.get(task_id) for task_id in live])
+            fresh = lifecycle.refresh([store.get(task_id) for task_id in live])
             live = [r.task_id for r in fresh if not r.status.is_terminal]
             if len(live) >= limit:
                 flow.clock.sleep(interval)
         if _cancelled(flow, group):
             break
-        record = flow._record(config, name)
-        record.provider_data["array"] = {"id": group or record.task_id, "index": index}
+        record, _ = lifecycle.record(config, name)
+        extra: dict[str, Any] = {"array": {"id": group or record.task_id, "index": index}}
         if group is None:
             group = record.task_id
-            record.provider_data["array_tasks"] = [group]
+            extra["array_tasks"] = [group]
         else:  # only this process writes the member list
-            head = store.get(group).provider_data
-            members = [*head["array_tasks"], record.task_id]
-            store.update(group, provider_data={**head, "array_tasks": members})
-        store.update(record.task_id, provider_data=record.provider_data)
-        task = flow._submit_record(record)
-        if _cancelled(flow, group) and not task.status.is_terminal:
-            task = flow.cancel(task.task_id)  # cancelled while it was being submitted
-        submitted.append(task)
-        live.append(task.task_id)
+
+            def add_member(head: TaskRecord, task_id: str = record.task_id) -> dict[str, Any]:
+                return {"data": {"array_tasks": [*head.provider_data["array_tasks"], task_id]}}
+
+            store.modify(group, add_member)
+        record.provider_data.update(extra)
+        store.update(record.task_id, data=extra)
+        done = lifecycle.submit(record)
+        if _cancelled(flow, group) and not done.status.is_terminal:
+            done = lifecycle.cancel([done])[0]  # cancelled while it was being submitted
+        submitted.append(flow.task_of(done))
+        live.append(done.task_id)
     return submitted
 
 
@@ -129,15 +132,8 @@ def cancel_array(flow: Flow, ref: str) -> list[Task]:
         )
     store.update(group, cancel_requested=True)  # a throttled submitter stops submitting
     members = [store.get(t) for t in store.get(group).provider_data["array_tasks"]]
-    live = [r for r in flow._refresh(members) if not r.status.is_terminal]
-    live = [store.update(r.task_id, cancel_requested=True) for r in live]
+    live = [r for r in flow.lifecycle.refresh(members) if not r.status.is_terminal]
     chosen = flow.provider(record.provider)
     with span("provider.cancel_array", task_id=group, provider=record.provider):
-        whole = getattr(chosen, "cancel_array", None)
-        if whole is not None and live:
-            whole(live)
-        else:
-            for r in live:
-                chosen.cancel(r)
-    flow._settle_cancelled(live)
-    return [flow._to_task(store.get(r.task_id)) for r in members]
+        flow.lifecycle.cancel(live, whole=getattr(chosen, "cancel_array", None))
+    return [flow.task_of(store.get(r.task_id)) for r in members]

@@ -33,6 +33,7 @@ ENV_VARS: dict[str, str] = {
     "FLOW_REGION": "region",
     "FLOW_API_URL": "api_url",
     "FLOW_HOME": "home",
+    "FLOW_SUBMIT_SETTLE_S": "submit_settle_s",
 }
 _FILE_KEYS = {"provider", "api_key", "project", "region", "api_url", "providers"}
 

@@ -8,12 +8,11 @@ store and ask the provider for what changed.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib._lifecycle import ended_already, user
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.describe import TaskLike, check_and_prepare, to_task_config
 from flowlib.errors import FlowError, TimeoutError, ValidationError
@@ -28,9 +27,10 @@ from flowlib.models import (
     set_default_client,
 )
 from flowlib.providers.base import Feature, optional_method
-from flowlib.telemetry import annotate, span, traced
+from flowlib.telemetry import span, traced
 
 if TYPE_CHECKING:
+    from flowlib._lifecycle import Lifecycle
     from flowlib.catalog import Offer
     from flowlib.core.hosts import PortForward
     from flowlib.core.store import TaskRecord, TaskStore
@@ -69,6 +69,7 @@ class Flow:
         self._store = store
         self._registry = registry
         self._providers: dict[str, Provider] = {}
+        self._lifecycle: Lifecycle | None = None
 
     # -- plumbing ---------------------------------------------------------------------
     @property
@@ -78,6 +79,18 @@ class Flow:
 
             self._store = TaskStore.at_home(self.config.home)
         return self._store
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The service every task's record, submit, status and cancel go through
+        (:mod:`flowlib._lifecycle`); arrays and batched remote calls use it too."""
+        if self._lifecycle is None:
+            from flowlib._lifecycle import Lifecycle
+
+            self._lifecycle = Lifecycle(
+                self.store, self.provider, clock=self.clock, settle_s=self.config.submit_settle_s
+            )
+        return self._lifecycle
 
     def provider(self, name: str | None = None) -> Provider:
         """The provider called ``name`` (default: the configured one), built once."""
@@ -91,6 +104,10 @@ class Flow:
         return self._providers[name]
 
     def close(self) -> None:
+        for provider in self._providers.values():
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
         if self._store is not None:
             self._store.close()
 
@@ -108,39 +125,42 @@ class Flow:
         *,
         provider: str | None = None,
         wait: bool = False,
+        idempotency_key: str | None = None,
         **fields: Any,
     ) -> Task:
         """Submit a task and return its handle (``wait=True``: after it ends).
 
         ``task`` is a :class:`TaskConfig`, a path to a YAML task file, a command line
         (a string using shell syntax such as ``&&`` or ``$VAR`` runs as ``shell``), or an argv
-        list. Keyword ``fields`` are TaskConfig fields that override it.
+        list. Keyword ``fields`` are TaskConfig fields that override it. With
+        ``idempotency_key``, a task already submitted with that key is returned instead of a
+        second one (a retried script never runs its job twice).
         """
         config = to_task_config(task, **fields)  # data= (the reference's submit form) too
         name = provider or self.config.provider
-        handle = self._submit(check_and_prepare(self.provider(name), config), name)
-        return self.wait(handle.task_id) if wait else handle
-
-    def _submit(self, config: TaskConfig, name: str) -> Task:
-        """Record the prepared ``config`` and hand it to provider ``name``; its handle."""
-        return self._submit_record(self._record(config, name))
-
-    def _submit_record(self, record: TaskRecord) -> Task:
-        """Hand a recorded task to its provider; a refusal marks it failed."""
-        name = record.provider
-        annotate(task_id=record.task_id, provider=name, instance_type=record.instance_type)
-        try:
-            with span("provider.submit", task_id=record.task_id, provider=name):
-                data = self.provider(name).submit(record)
-        except BaseException as exc:
-            self._submit_failed([record], exc)
-            raise
-        self.store.update(
-            record.task_id,
-            provider_data={**record.provider_data, **data},
-            provider_state="submitted",
+        if idempotency_key is not None:
+            found = self.store.find("idempotency_key", idempotency_key)
+            if found is not None:
+                return self.get_task(found.task_id) if not wait else self.wait(found.task_id)
+        prepared = check_and_prepare(self.provider(name), config)
+        record, new = self.lifecycle.record(
+            self._with_code_dir(prepared), name, idempotency_key=idempotency_key
         )
-        return self.get_task(record.task_id)
+        if new:
+            self.lifecycle.submit(record)
+        return self.wait(record.task_id) if wait else self.get_task(record.task_id)
+
+    def _with_code_dir(self, config: TaskConfig) -> TaskConfig:
+        """``config`` with its code directory made absolute (checked to exist)."""
+        if not config.upload_code:
+            return config
+        code_dir = Path(config.code_dir or Path.cwd()).absolute()
+        if not code_dir.is_dir():
+            raise ValidationError(
+                f"the code directory {code_dir} does not exist",
+                suggestions=["set code_dir to your project directory, or upload_code=False"],
+            )
+        return config.model_copy(update={"code_dir": code_dir})
 
     @traced("flow.submit")
     def submit(
@@ -183,56 +203,6 @@ class Flow:
         from flowlib import _arrays
 
         return _arrays.cancel_array(self, ref)
-
-    def _settle_cancelled(self, records: list[TaskRecord]) -> list[TaskRecord]:
-        """After the provider's cancel: what each task is now, those still unfinished
-        recorded as cancelled by the user."""
-        return [
-            r
-            if r.status.is_terminal
-            else self.store.update(
-                r.task_id,
-                status=TaskStatus.CANCELLED,
-                message="cancelled by user",
-                completed_at=_now(),
-            )
-            for r in self._refresh(records)
-        ]
-
-    def _submit_failed(self, records: Sequence[TaskRecord], exc: BaseException) -> None:
-        """The provider refused or failed: the tasks are failed, never left pending."""
-        message = exc.message if isinstance(exc, FlowError) else f"submit failed: {exc!r}"
-        for record in records:
-            self.store.update(
-                record.task_id,
-                status=TaskStatus.FAILED,
-                message=message,
-                provider_state="submit-failed",
-                completed_at=_now(),
-            )
-
-    def _record(self, config: TaskConfig, provider: str) -> TaskRecord:
-        from flowlib.core.store import TaskRecord, new_task_id
-
-        if config.upload_code:
-            code_dir = Path(config.code_dir or Path.cwd()).absolute()
-            if not code_dir.is_dir():
-                raise ValidationError(
-                    f"the code directory {code_dir} does not exist",
-                    suggestions=["set code_dir to your project directory, or upload_code=False"],
-                )
-            config = config.model_copy(update={"code_dir": code_dir})
-        record = TaskRecord(
-            task_id=new_task_id(),
-            name=config.name,
-            provider=provider,
-            config=config,
-            provider_state="submitting",
-            instance_type=config.instance_type,
-        )
-        record.provider_data = {"created_by": _user()}
-        self.store.add(record)
-        return record
 
     # -- inspect ----------------------------------------------------------------------
     @traced("flow.get_task")
@@ -282,24 +252,11 @@ class Flow:
         return [self._to_task(r) for r in found]
 
     def _refresh(self, records: list[TaskRecord]) -> list[TaskRecord]:
-        live = [r for r in records if not r.status.is_terminal]
-        by_provider: dict[str, list[TaskRecord]] = {}
-        for r in live:
-            by_provider.setdefault(r.provider, []).append(r)
-        fresh: dict[str, TaskRecord] = {}
-        for name, group in by_provider.items():
-            try:
-                with span("provider.status", provider=name, tasks=len(group)):
-                    states = self.provider(name).status(group)
-            except FlowError:
-                continue  # show what the store knows; the next refresh may succeed
-            for r in group:
-                state = states.get(r.task_id)
-                if state is None:
-                    continue
-                changes = _changes(r, state)
-                fresh[r.task_id] = self.store.update(r.task_id, **changes) if changes else r
-        return [fresh.get(r.task_id, r) for r in records]
+        return self.lifecycle.refresh(records)
+
+    def task_of(self, record: TaskRecord) -> Task:
+        """The handle of a stored task, as this client answers it (no provider call)."""
+        return self._to_task(record)
 
     def _to_task(self, record: TaskRecord) -> Task:
         task = Task(
@@ -448,15 +405,12 @@ class Flow:
         """Stop a task and release what it holds. A finished task raises ValidationError."""
         record = self._refresh([self.store.resolve(ref)])[0]
         if record.status.is_terminal:
-            raise ValidationError(
-                f"task {record.task_id} ({record.name}) already ended: {record.status.value}",
-                suggestions=["`flow status` lists the tasks still running"],
-                task_id=record.task_id,
-            )
-        record = self.store.update(record.task_id, cancel_requested=True)
-        with span("provider.cancel", task_id=record.task_id, provider=record.provider):
-            self.provider(record.provider).cancel(record)
-        return self._to_task(self._settle_cancelled([record])[0])
+            # Release anything it may still hold (a provider's cancel is idempotent): a second
+            # cancel always leaves nothing of the task live.
+            with span("provider.cancel", task_id=record.task_id, provider=record.provider):
+                self.provider(record.provider).cancel(record)
+            raise ended_already(record)
+        return self._to_task(self.lifecycle.cancel([record])[0])
 
     @traced("flow.get_instances")
     def get_instances(self, ref: str) -> list[Instance]:
@@ -465,7 +419,7 @@ class Flow:
 
     def get_user(self, ref: str) -> User:
         record = self.store.resolve(ref)
-        name = str(record.provider_data.get("created_by") or _user())
+        name = str(record.provider_data.get("created_by") or user())
         return User(user_id=name, username=name)
 
     @traced("flow.ssh")
@@ -557,33 +511,8 @@ class Flow:
 set_default_client(Flow)
 
 
-def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:
-    new = {
-        "status": state.status,
-        "exit_code": state.exit_code,
-        "provider_state": state.provider_state,
-        "message": state.message,
-        "started_at": state.started_at or record.started_at,
-        "completed_at": state.completed_at or record.completed_at,
-    }
-    if state.provider_data:
-        new["provider_data"] = {**record.provider_data, **state.provider_data}
-    return {k: v for k, v in new.items() if getattr(record, k) != v}
-
-
 def _endpoints(data: Any) -> dict[str, str]:
     """Service URLs a provider recorded (``provider_data["endpoints"]``: name -> URL)."""
     if not isinstance(data, Mapping):
         return {}
     return {str(k): str(v) for k, v in data.items()}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

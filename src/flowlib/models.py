@@ -482,6 +482,9 @@ class FlowConfig(FlowModel):
     api_url: str | None = None
     home: Path = Field(default_factory=lambda: Path.home() / ".flow")
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Seconds a submit that ended unconfirmed (or whose process died) is given before a status
+    # that finds nothing by the task's name calls it lost (the provider may still be creating).
+    submit_settle_s: float = Field(default=60.0, ge=0)
 
     def provider_settings(self, name: str | None = None) -> dict[str, Any]:
         """The settings for one provider: its own section, over the top-level values."""

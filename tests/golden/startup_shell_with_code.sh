@@ -28,6 +28,13 @@ flow_on_exit() {
   fi
 }
 trap flow_on_exit EXIT
+# A stop (cancel, release) is remembered, so an exit code written before it still counts as the
+# workload's own result; during the workload the signal is passed on to it.
+flow_stop() {
+  date +%s > "$FLOW_RUN/stop_requested"
+  if [ -n "${FLOW_PID:-}" ]; then kill -TERM "$FLOW_PID" 2>/dev/null || true; else exit 143; fi
+}
+trap flow_stop TERM INT HUP
 # environment (values are never echoed)
 export FLOW_TASK_ID=task-golden
 export FLOW_TASK_NAME=golden
@@ -51,11 +58,10 @@ date +%s > "$FLOW_RUN/started"
 set +e
 timeout --kill-after=30 7200 bash -c 'python train.py --epochs 3 && echo done' >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
 FLOW_PID=$!
-trap 'kill -TERM "$FLOW_PID" 2>/dev/null' TERM INT HUP
 wait "$FLOW_PID"
 FLOW_RC=$?
 while kill -0 "$FLOW_PID" 2>/dev/null; do wait "$FLOW_PID"; FLOW_RC=$?; done
-trap - TERM INT HUP
+FLOW_PID=
 set -e
 if [ "$FLOW_RC" -eq 124 ]; then
   printf '%s\n' 'stopped: max_run_time_hours=2 reached' >> "$FLOW_RUN/message"

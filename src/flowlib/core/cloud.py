@@ -96,23 +96,30 @@ def create_once(
     """``create()`` a named resource exactly once. After a failure that leaves unknown whether it
     took effect (an :class:`~flowlib.core.http.AmbiguousRequestError`) ``find()`` looks the
     resource up by its name (and may clean up an orphan, returning None) before the create is
-    sent again; the last such failure is raised. A refusal that ``retry`` accepts (one saying the
-    name is taken) is looked up too, after the last attempt as well, and raised if not found."""
+    sent again; after the last attempt too. A refusal that ``retry`` accepts (one saying the
+    name is taken) is looked up the same way.
+
+    When nothing is found after the last attempt, the last failure is raised. When the look-up
+    itself fails, an :class:`~flowlib.core.http.AmbiguousRequestError` is raised: the outcome is
+    unknown, and the caller must look again later rather than call the create failed."""
     from flowlib.core.http import AmbiguousRequestError
 
     failure: FlowError | None = None
-    for attempt in range(1, attempts + 1):
+    for _ in range(attempts):
         try:
             return create()
         except AmbiguousRequestError as exc:
-            if attempt == attempts:
-                raise
             failure = exc
         except FlowError as exc:
             if retry is None or not retry(exc):
                 raise
             failure = exc
-        found = find()
+        try:
+            found = find()
+        except FlowError as exc:
+            if isinstance(failure, AmbiguousRequestError):
+                raise failure from exc
+            raise
         if found is not None:
             return found
     assert failure is not None
@@ -149,6 +156,27 @@ class KeptResults:
         target.mkdir(parents=True, exist_ok=True, mode=0o700)
         with tarfile.open(fileobj=io.BytesIO(base64.b64decode(packed)), mode="r:gz") as tar:
             tar.extractall(target, filter="data")
+
+    def keep_exit(self, task_id: str, node: str, code: int, stopped: bool) -> None:
+        """Keep a node's exit code (and whether a stop had reached it) before its machine may
+        go: a status whose answer is lost afterwards still finds the task's real result."""
+        from flowlib.core.files import write_private
+
+        write_private(self.root / task_id / "exit" / node, f"{code} {int(stopped)}\n".encode())
+
+    def exits(self, task_id: str) -> dict[str, tuple[int, bool]]:
+        """The exit codes kept for the task, by node: ``{node: (code, stopped)}``."""
+        found: dict[str, tuple[int, bool]] = {}
+        folder = self.root / task_id / "exit"
+        if not folder.is_dir():
+            return found
+        for path in folder.iterdir():
+            try:
+                code, stopped = path.read_text().split()
+                found[path.name] = (int(code), stopped == "1")
+            except (OSError, ValueError):
+                continue
+        return found
 
     def read(self, task_id: str, working_dir: str, path: str) -> bytes | None:
         """The kept copy of ``path`` (an absolute path on the task's machine), or None."""

@@ -8,6 +8,8 @@ with ``${FLOW_ROOT:-}``. Files it leaves behind, relative to that root::
     var/log/flow/task.log      the workload's stdout and stderr
     var/run/flow/started       when the workload began (epoch seconds)
     var/run/flow/exit_code     the workload's exit code, written atomically when it ends
+    var/run/flow/stop_requested  when a stop signal (cancel, release) reached the script: a
+                               workload that ended before it ended on its own
     var/run/flow/message       why the script failed before or around the workload, if it did
 
 Every user value is quoted with :func:`shlex.quote`, so an env value with quotes, ``$(...)``,
@@ -61,6 +63,12 @@ class Markers:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     message: str | None = None
+    stop_requested: bool = False  # a stop signal reached the script (cancel, release)
+
+    def cancelled(self, cancel_requested: bool) -> bool:
+        """Whether a task whose cancel was ``cancel_requested`` ended by that cancel: yes unless
+        the workload had ended on its own (an exit code and no stop reached the script)."""
+        return cancel_requested and (self.exit_code is None or self.stop_requested)
 
 
 def read_markers(run_dir: Path) -> Markers:
@@ -87,6 +95,7 @@ def read_markers(run_dir: Path) -> Markers:
         started_at=mtime("started"),
         completed_at=mtime("exit_code") if code is not None else None,
         message=text("message"),
+        stop_requested=(run_dir / "stop_requested").exists(),
     )
 
 
@@ -168,6 +177,13 @@ flow_on_exit() {{
   fi
 }}
 trap flow_on_exit EXIT
+# A stop (cancel, release) is remembered, so an exit code written before it still counts as the
+# workload's own result; during the workload the signal is passed on to it.
+flow_stop() {{
+  date +%s > "$FLOW_RUN/stop_requested"
+  if [ -n "${{FLOW_PID:-}}" ]; then kill -TERM "$FLOW_PID" 2>/dev/null || true; else exit 143; fi
+}}
+trap flow_stop TERM INT HUP
 """
 
 
@@ -299,11 +315,10 @@ date +%s > "$FLOW_RUN/started"
 set +e
 {limit}{_launcher(ctx)}{_workload_argv(ctx)} >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
 FLOW_PID=$!
-trap 'kill -TERM "$FLOW_PID" 2>/dev/null' TERM INT HUP
 wait "$FLOW_PID"
 FLOW_RC=$?
 while kill -0 "$FLOW_PID" 2>/dev/null; do wait "$FLOW_PID"; FLOW_RC=$?; done
-trap - TERM INT HUP
+FLOW_PID=
 set -e
 """
 

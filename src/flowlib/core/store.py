@@ -39,7 +39,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -363,38 +363,88 @@ class TaskStore:
             ref=ref,
         )
 
-    def update(self, task_id: str, /, **fields: Any) -> TaskRecord:
+    def update(
+        self, task_id: str, /, *, data: Mapping[str, Any] | None = None, **fields: Any
+    ) -> TaskRecord:
         """Change some fields of a task and return the record as now stored.
 
         Only the fields of :class:`TaskRecord` other than ``task_id``, ``created_at`` and
-        ``updated_at`` may be given (else ``ValueError``, nothing changed). ``updated_at`` is set to
-        now (and always moves forward, even if clocks disagree between processes). The read and the
-        write happen in one ``BEGIN IMMEDIATE`` transaction, so concurrent updates of different
-        fields never undo each other. Unknown ``task_id``: :class:`TaskNotFoundError`.
+        ``updated_at`` may be given (else ``ValueError``, nothing changed). ``data`` is merged
+        into the stored ``provider_data`` key by key (``provider_data=`` replaces it whole).
+        ``updated_at`` is set to now (and always moves forward, even if clocks disagree between
+        processes). The read and the write happen in one ``BEGIN IMMEDIATE`` transaction, so
+        concurrent updates of different fields (or keys of ``data``) never undo each other.
+        Unknown ``task_id``: :class:`TaskNotFoundError`.
         """
-        unknown = sorted(set(fields) - _UPDATABLE)
-        if unknown:
-            raise ValueError(
-                f"cannot update {', '.join(unknown)}: updatable fields are "
-                f"{', '.join(sorted(_UPDATABLE))}"
-            )
+        changes = dict(fields)
+        if data is not None:
+            changes["data"] = data
+        _check_fields(changes)
+        return self.modify(task_id, lambda _current: changes)
 
-        def modify(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+    def modify(
+        self,
+        task_id: str,
+        change: Callable[[TaskRecord], Mapping[str, Any] | None],
+    ) -> TaskRecord:
+        """Compare-and-set: call ``change`` with the task as stored, inside one ``BEGIN
+        IMMEDIATE`` transaction, and apply what it returns (the keywords of :meth:`update`,
+        ``data`` merged); None or ``{}`` writes nothing. Returns the record as now stored."""
+
+        def body(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
             row = conn.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
             if row is None:
                 return None
             old = self._decode(row)
+            wanted = dict(change(old) or {})
+            if not wanted:
+                return tuple(row)
+            _check_fields(wanted)
+            merge = wanted.pop("data", None)
+            if merge is not None:
+                wanted["provider_data"] = {
+                    **wanted.get("provider_data", old.provider_data),
+                    **merge,
+                }
             bumped = max(_utcnow(), old.updated_at + timedelta(microseconds=1))
             # replace() re-runs __post_init__: the new values are checked like a new record's.
-            new_row = _encode_record(dataclasses.replace(old, **fields, updated_at=bumped))
+            new_row = _encode_record(dataclasses.replace(old, **wanted, updated_at=bumped))
             conn.execute(_UPDATE, (*new_row[1:], task_id))
             return new_row
 
-        stored = self._write("updating a task", modify)
+        stored = self._write("updating a task", body)
         if stored is None:
             raise self._not_found(task_id)
         # Decode what was written, so the answer equals what get() returns (JSON round trip).
         return self._decode(stored)
+
+    def find(self, key: str, value: str) -> TaskRecord | None:
+        """The newest task whose ``provider_data[key]`` is ``value``, or None."""
+        row = self._read(
+            "finding a task",
+            lambda conn: conn.execute(
+                f"{_SELECT} WHERE json_extract(provider_data, ?) = ? {_NEWEST_FIRST} LIMIT 1",
+                (f"$.{key}", value),
+            ).fetchone(),
+        )
+        return None if row is None else self._decode(row)
+
+    def add_once(self, record: TaskRecord, key: str, value: str) -> TaskRecord:
+        """Add ``record`` unless a task whose ``provider_data[key]`` is ``value`` exists: that
+        task is answered instead (checked and inserted in one transaction)."""
+        row = _encode_record(record)
+
+        def insert(conn: sqlite3.Connection) -> tuple[Any, ...]:
+            found = conn.execute(
+                f"{_SELECT} WHERE json_extract(provider_data, ?) = ? {_NEWEST_FIRST} LIMIT 1",
+                (f"$.{key}", value),
+            ).fetchone()
+            if found is not None:
+                return tuple(found)
+            conn.execute(_INSERT, row)
+            return row
+
+        return self._decode(self._write("adding a task", insert))
 
     def list(
         self,
@@ -709,6 +759,15 @@ class TaskStore:
             ],
             error_code="store_foreign",
             path=str(self.path),
+        )
+
+
+def _check_fields(fields: Mapping[str, Any]) -> None:
+    unknown = sorted(set(fields) - _UPDATABLE - {"data"})
+    if unknown:
+        raise ValueError(
+            f"cannot update {', '.join(unknown)}: updatable fields are "
+            f"{', '.join(sorted(_UPDATABLE))} (and data)"
         )
 
 

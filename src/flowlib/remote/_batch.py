@@ -260,7 +260,7 @@ class Dispatcher:
                 ended.append(self._final(index, False, error, None))
         if self.live:  # one status call per provider for all of them
             flow = self.flow
-            for record in flow._refresh([flow.store.get(t) for t in self.live]):
+            for record in flow.lifecycle.refresh([flow.store.get(t) for t in self.live]):
                 if record.status.is_terminal:
                     ended += self._collect(record, self.live.pop(record.task_id))
         return ended

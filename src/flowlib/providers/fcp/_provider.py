@@ -284,6 +284,11 @@ class FcpProvider:
         preempted = sum(1 for i in instances if i.get("status") == "STATUS_PREEMPTED")
         quantity = max(1, int((bid or {}).get("instance_quantity") or 1))
         codes: dict[str, int] = {k: int(v) for k, v in (data.get("exit_codes") or {}).items()}
+        stopped = set(data.get("stopped_nodes") or ())
+        for fid, (code, stop) in self.kept.exits(record.task_id).items():
+            codes.setdefault(fid, code)  # read before a status whose answer was lost
+            if stop:
+                stopped.add(fid)
         messages: dict[str, str] = {}
         if current and bid is not None and not all(str(i["fid"]) in codes for i in current):
             reachable = [
@@ -299,8 +304,12 @@ class FcpProvider:
                     codes[str(inst["fid"])] = found[0]
                     if found[1]:
                         messages[str(inst["fid"])] = found[1]
+                    if found[2]:
+                        stopped.add(str(inst["fid"]))
         if codes != data.get("exit_codes", {}):
             updates["exit_codes"] = codes
+        if sorted(stopped) != sorted(data.get("stopped_nodes") or ()):
+            updates["stopped_nodes"] = sorted(stopped)
         if current:
             updates["instances"] = [str(i["fid"]) for i in current]
         age = (datetime.now(timezone.utc) - record.created_at).total_seconds()
@@ -310,9 +319,12 @@ class FcpProvider:
             preemptions=-(-preempted // quantity),
             exit_codes=codes,
             messages=messages,
+            stopped=bool(stopped),
             cancel_requested=record.cancel_requested,
             retries=record.config.retries,
-            submitted=bool(data.get("bid")) or age > SUBMIT_LOST_S,
+            submitted=bool(data.get("bid"))
+            or bool(data.get("submit_abandoned"))
+            or age > SUBMIT_LOST_S,
         )
         verdict = _status.decide(facts)
         if verdict.release and record.config.auto_terminate and bid is not None:
@@ -321,6 +333,9 @@ class FcpProvider:
             self._release(record, str(bid["fid"]) if bid else None)
         now = datetime.now(timezone.utc)
         terminal = verdict.status.is_terminal
+        if terminal and not data.get("key_revoked"):
+            self._revoke_key(record)  # every way a task ends ends its task-scoped key
+            updates["key_revoked"] = True
         running = verdict.status == TaskStatus.RUNNING
         return TaskState(
             status=verdict.status,
@@ -334,10 +349,11 @@ class FcpProvider:
 
     def _read_exit(
         self, record: TaskRecord, inst: Json, *, keep: bool
-    ) -> tuple[int, str | None] | None:
-        """The exit code the startup script left on the instance (and its message), marking it
-        read so the instance may release itself; None when absent or unreachable. With
-        ``keep``, the task's results (remote calls) are copied home first."""
+    ) -> tuple[int, str | None, bool] | None:
+        """The exit code the startup script left on the instance, its message and whether a
+        stop signal had reached the script, marking it read so the instance may release
+        itself; None when absent or unreachable. With ``keep``, the task's results (remote
+        calls) are copied home first."""
         try:
             host = self.host(inst)
             raw = host.read_file("/var/run/flow/exit_code")
@@ -345,14 +361,17 @@ class FcpProvider:
                 return None
             code = int(raw.decode().strip())
             message = host.read_file("/var/run/flow/message")
+            stopped = host.read_file("/var/run/flow/stop_requested") is not None
             if keep:
                 self.kept.keep(record.task_id, record.config.working_dir, host)
+            # Home first: once marked read, the instance may release itself at once.
+            self.kept.keep_exit(record.task_id, str(inst["fid"]), code, stopped)
             host.run('touch "${FLOW_ROOT:-}/var/run/flow/exit_code.read"', timeout=30)
         except (FlowError, OSError, ValueError) as exc:
             log.debug("fcp: cannot read the exit code of %s: %s", inst.get("fid"), exc)
             return None
         text = message.decode("utf-8", "replace").strip() if message else None
-        return code, text or None
+        return code, text or None, stopped
 
     def _prepare_nodes(
         self, record: TaskRecord, current: list[Json], updates: dict[str, Any]
@@ -374,7 +393,18 @@ class FcpProvider:
     def _release(self, record: TaskRecord, fid: str | None) -> None:
         if fid is not None:
             self.api.delete_bid(fid)
+        self._revoke_key(record)
+
+    def _revoke_key(self, record: TaskRecord) -> None:
+        """Revoke the task's own API key (the one its instance releases itself with), found by
+        the bid's name when an interrupted submit did not record it."""
+        if not record.config.auto_terminate:
+            return  # no key was made
         key = record.provider_data.get("release_key")
+        if not key:
+            name = bid_name(record)
+            live = [k for k in self.api.api_keys() if k.get("name") == name]
+            key = live[0]["fid"] if live else None
         if key:
             self.api.revoke_api_key(str(key))
 
@@ -433,13 +463,7 @@ class FcpProvider:
             fid = bid["fid"] if bid is not None else None
         if fid:
             self.api.delete_bid(str(fid))
-        key = record.provider_data.get("release_key")
-        if not key:  # an interrupted submit may have made the task's key: it bears the bid's name
-            name = bid_name(record)
-            live = [k for k in self.api.api_keys() if k.get("name") == name]
-            key = live[0]["fid"] if live else None
-        if key:
-            self.api.revoke_api_key(str(key))
+        self._revoke_key(record)
 
     # -- instances, ssh, ports ----------------------------------------------------------------
     def _bid_and_instances(self, record: TaskRecord) -> tuple[Json | None, list[Json]]:

@@ -34,6 +34,7 @@ class Facts:
     exit_codes: Mapping[str, int] = field(default_factory=dict)  # instance FID -> exit code
     messages: Mapping[str, str] = field(default_factory=dict)
     cancel_requested: bool = False
+    stopped: bool = False  # a stop signal reached a node's startup script before it ended
     retries: int = 0
     submitted: bool = True  # False: the submit has not (yet) recorded a bid
 
@@ -67,7 +68,8 @@ def _message(facts: Facts) -> str | None:
 
 
 def _ended(code: int, facts: Facts, state: str) -> Verdict:
-    if facts.cancel_requested:
+    # A workload that ended on its own before the cancel reached it keeps its own result.
+    if facts.cancel_requested and facts.stopped:
         return Verdict(TaskStatus.CANCELLED, state, "cancelled by user", code)
     status = TaskStatus.COMPLETED if code == 0 else TaskStatus.FAILED
     return Verdict(status, state, _message(facts), code, release=True)

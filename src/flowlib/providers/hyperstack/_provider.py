@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,12 +49,16 @@ if TYPE_CHECKING:
 
 __all__ = ["USER_DATA_LIMIT", "VM_PREFIX", "HyperstackProvider", "vm_name"]
 
+log = logging.getLogger(__name__)
 VM_PREFIX = "flowlib-"
 USER_DATA_LIMIT = 65_535
 TASK_LOG = "/var/log/flow/task.log"
 EXIT_CODE = "/var/run/flow/exit_code"
 STARTED = "/var/run/flow/started"
 MESSAGE = "/var/run/flow/message"
+STOP_REQUESTED = "/var/run/flow/stop_requested"
+# A task with no VM this long after it was created: its submit died before the create.
+SUBMIT_LOST_S = 600.0
 SSH_RULE = {
     "direction": "ingress",
     "ethertype": "IPv4",
@@ -213,12 +218,14 @@ class HyperstackProvider:
 
     def _record_intent(self, record: TaskRecord, data: dict[str, Any]) -> None:
         """The VM's name goes into the store before the VM exists: a crash after the create
-        leaves a record that finds (and releases) it."""
+        leaves a record that finds (and releases) it. Merged key by key (a status running
+        meanwhile keeps its keys); the handle shares this process's one connection to the
+        file (:mod:`flowlib.core.store`)."""
         from flowlib.core.store import TaskStore
 
         try:
             with TaskStore.at_home(self.home) as store:
-                store.update(record.task_id, provider_data={**record.provider_data, **data})
+                store.update(record.task_id, data=data)
         except TaskNotFoundError:
             pass  # the engine keeps its store elsewhere; the name still derives from the id
         except StoreError as exc:
@@ -230,27 +237,17 @@ class HyperstackProvider:
 
     def create_vm(self, name: str, body: Json) -> Json:
         """Create the VM called ``name`` exactly once: a VM of that name is adopted, and a
-        create whose answer was lost is looked up by name before it is sent again."""
+        create whose answer was lost is looked up by name before it is sent again (after the
+        last try too). Raises :class:`~flowlib.core.http.AmbiguousRequestError` when it stays
+        unknown whether the VM exists: a later status looks it up by name."""
         from flowlib.core.cloud import create_once
-        from flowlib.core.http import AmbiguousRequestError
 
         def find() -> Json | None:
             existing = self.find_vms(name)
             return self._keep_one(existing) if existing else None
 
-        try:
-            return find() or create_once(
-                lambda: self.api.create_vm(body)[0], find, attempts=_CREATE_ATTEMPTS
-            )
-        except AmbiguousRequestError:  # the last answer was lost too: one more look
-            found = find()
-            if found is not None:
-                return found
-        raise ProviderError(
-            f"hyperstack did not confirm creating VM {name} after {_CREATE_ATTEMPTS} tries, "
-            "and no VM of that name exists",
-            suggestions=["the API may be failing: try again in a few minutes"],
-            provider="hyperstack",
+        return find() or create_once(
+            lambda: self.api.create_vm(body)[0], find, attempts=_CREATE_ATTEMPTS
         )
 
     def find_vms(self, name: str) -> list[Json]:
@@ -346,17 +343,31 @@ class HyperstackProvider:
             vm_id = record.provider_data.get("vm_id")
             found = by_id.get(int(vm_id)) if vm_id is not None else None
             found = found or by_name.get(vm_name(record.task_id))
-            states[record.task_id] = self._state(record, found)
+            try:
+                states[record.task_id] = self._state(record, found)
+            except FlowError as exc:  # this task is answered next time; the others now
+                log.warning("hyperstack: status of %s failed: %s", record.task_id, exc)
         return states
 
     def _state(self, record: TaskRecord, vm: Json | None) -> TaskState:
         data = record.provider_data
         if vm is None:
-            if data.get("exit_code") is not None:
-                return _finished(record, int(data["exit_code"]), "released")
+            kept = self._kept_exit(record)
+            if kept is not None:  # its result came home before its VM was deleted
+                state = _finished(record, kept[0], "released", stopped=kept[1])
+                state.provider_data = {"exit_code": kept[0], "released": True}
+                return state
             if record.cancel_requested:
                 return TaskState(TaskStatus.CANCELLED, None, "deleted", "cancelled by user")
             if data.get("vm_id") is None:
+                if data.get("submit_abandoned") or _age_s(record) > SUBMIT_LOST_S:
+                    return TaskState(
+                        TaskStatus.FAILED,
+                        None,
+                        "submit-lost",
+                        "the submit ended before a VM was created (no VM has the task's name)",
+                        completed_at=_now(),
+                    )
                 return TaskState(TaskStatus.PENDING, provider_state="submitting")
             return TaskState(
                 TaskStatus.FAILED,
@@ -401,14 +412,16 @@ class HyperstackProvider:
                 provider_data=updates,
             )
         message = host.read_file(MESSAGE)
+        stopped = host.read_file(STOP_REQUESTED) is not None
         self._keep_log(record, host)
         self.kept.keep(record.task_id, record.config.working_dir, host)
+        self.kept.keep_exit(record.task_id, "0", code, stopped)  # home before the VM goes
         released = record.config.auto_terminate
         if released:
             self.api.delete_vm(_id(vm))
-        state = _finished(record, code, "released" if released else "exited")
+        state = _finished(record, code, "released" if released else "exited", stopped=stopped)
         state.message = message.decode("utf-8", "replace").strip() if message else state.message
-        state.provider_data = {"exit_code": code, "released": released}
+        state.provider_data = {"exit_code": code, "released": released, "stopped": stopped}
         return state
 
     def _host(self, vm: Json) -> RemoteHost | None:
@@ -449,6 +462,14 @@ class HyperstackProvider:
         copy = self._log_copy(record.task_id)
         copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         copy.write_bytes(data)
+
+    def _kept_exit(self, record: TaskRecord) -> tuple[int, bool] | None:
+        """The workload's exit code and whether a stop had reached it, as stored or kept home
+        before its VM was deleted."""
+        data = record.provider_data
+        if data.get("exit_code") is not None:
+            return int(data["exit_code"]), bool(data.get("stopped", True))
+        return next(iter(self.kept.exits(record.task_id).values()), None)
 
     def _paths(self, record: TaskRecord) -> tuple[str, str]:
         """The task's log and exit-code files on its machine."""
@@ -610,8 +631,12 @@ class HyperstackProvider:
         return host.interactive(command)
 
 
-def _finished(record: TaskRecord, code: int, provider_state: str) -> TaskState:
-    if record.cancel_requested:
+def _finished(
+    record: TaskRecord, code: int, provider_state: str, *, stopped: bool = True
+) -> TaskState:
+    """A task whose workload exited with ``code``: cancelled when a cancel was asked and the
+    stop reached it (``stopped``), else the workload's own result."""
+    if record.cancel_requested and stopped:
         return TaskState(TaskStatus.CANCELLED, code, provider_state, "cancelled by user")
     status = TaskStatus.COMPLETED if code == 0 else TaskStatus.FAILED
     return TaskState(status, code, provider_state, None, completed_at=_now())
@@ -640,3 +665,7 @@ def _epoch(data: bytes | None) -> datetime | None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _age_s(record: TaskRecord) -> float:
+    return (_now() - record.created_at).total_seconds()

@@ -215,7 +215,7 @@ class LocalProvider:
         exit_code, message, started = markers.exit_code, markers.message, markers.started_at
         if exit_code is not None:
             done = markers.completed_at
-            if record.cancel_requested:
+            if markers.cancelled(record.cancel_requested):
                 return TaskState(
                     TaskStatus.CANCELLED, exit_code, "exited", "cancelled by user", started, done
                 )

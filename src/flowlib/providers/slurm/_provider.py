@@ -444,7 +444,7 @@ def _state_of(
     if marker.exit_code is not None:
         code = marker.exit_code
         message = marker.message
-        if record.cancel_requested:
+        if marker.cancelled(record.cancel_requested):
             return TaskState(
                 TaskStatus.CANCELLED, code, raw, "cancelled by user", started, marker.completed_at
             )

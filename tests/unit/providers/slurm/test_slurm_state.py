@@ -78,9 +78,15 @@ def test_a_job_slurm_forgot_without_a_marker_is_failed_as_vanished() -> None:
     assert (state.status, state.provider_state) == (TaskStatus.FAILED, "vanished")
 
 
-def test_a_cancel_request_makes_the_end_cancelled() -> None:
-    state = _state_of(rec(cancelled=True), JobInfo("1", "CANCELLED"), Markers(exit_code=143), None)
+def test_a_cancel_that_reached_the_workload_makes_the_end_cancelled() -> None:
+    stopped = Markers(exit_code=143, stop_requested=True)
+    state = _state_of(rec(cancelled=True), JobInfo("1", "CANCELLED"), stopped, None)
     assert state.status == TaskStatus.CANCELLED
+
+
+def test_a_workload_that_ended_before_the_cancel_reached_it_keeps_its_result() -> None:
+    state = _state_of(rec(cancelled=True), JobInfo("1", "COMPLETED"), Markers(exit_code=0), None)
+    assert (state.status, state.exit_code) == (TaskStatus.COMPLETED, 0)
 
 
 def test_slurm_error_lines_lose_their_prefixes() -> None:
