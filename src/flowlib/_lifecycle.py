@@ -277,8 +277,11 @@ class Lifecycle:
         try:
             self.provider(record.provider).cancel(record)
         except FlowError as exc:
-            log.warning("cancel of %s: releasing failed, retried at the next status: %s",
-                        record.task_id, exc)
+            log.warning(
+                "cancel of %s: releasing failed, retried at the next status: %s",
+                record.task_id,
+                exc,
+            )
             return self.store.get(record.task_id)
         return self._settle([record])[0]
 

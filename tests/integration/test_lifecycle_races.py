@@ -39,7 +39,8 @@ def fcp(tmp_path: Path) -> Iterator[FcpEmulator]:
 @pytest.fixture
 def hyperstack(tmp_path: Path) -> Iterator[HyperstackEmulator]:
     options = HsOptions(stop_grace_s=0.5)
-    with HyperstackEmulator(timing=HsTiming.instant(), workdir=tmp_path / "hs", options=options) as e:
+    timing = HsTiming.instant()
+    with HyperstackEmulator(timing=timing, workdir=tmp_path / "hs", options=options) as e:
         e.start()
         yield e
 
@@ -55,7 +56,8 @@ def hs_flow(emu: HyperstackEmulator, **top: object) -> Flow:
 
 
 def live_keys(emu: FcpEmulator) -> list[str]:
-    return [k.name for k in emu.state.api_keys.values() if k.name != "emulator" and k.deactivated_at is None]
+    keys = emu.state.api_keys.values()
+    return [k.name for k in keys if k.name != "emulator" and k.deactivated_at is None]
 
 
 class TestCancelDuringSubmit:
@@ -127,9 +129,7 @@ class TestAmbiguousCreates:
     ) -> None:
         # Three tries are lost on the way in; the fourth (the last) is processed, its answer lost.
         fcp.faults.drop_connection("POST", "/v2/spot/bids", times=3)
-        fcp.faults.drop_connection(
-            "POST", "/v2/spot/bids", after_processing=True, every=4, times=1
-        )
+        fcp.faults.drop_connection("POST", "/v2/spot/bids", after_processing=True, every=4, times=1)
         with fcp_flow(fcp) as flow:
             task = flow.run("echo once", instance_type="a100")
             fcp.faults.clear()
@@ -174,11 +174,13 @@ class TestHyperstackStatus:
         with hs_flow(hyperstack) as flow:
             tasks = [flow.run(f"exit {code}") for code in (0, 3)]
             assert hyperstack.wait_until(
-                lambda: all(
-                    (hyperstack.instance_root(vm.id) / "var/run/flow/exit_code").exists()
-                    for vm in hyperstack.live_vms()
-                )
-                and len(hyperstack.live_vms()) == 2,
+                lambda: (
+                    all(
+                        (hyperstack.instance_root(vm.id) / "var/run/flow/exit_code").exists()
+                        for vm in hyperstack.live_vms()
+                    )
+                    and len(hyperstack.live_vms()) == 2
+                ),
                 timeout=20,
             )
             first_vm = flow.store.get(tasks[0].task_id).provider_data["vm_id"]
