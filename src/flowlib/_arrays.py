@@ -33,6 +33,7 @@ def run_array(
     throttle: int | None,
     indices: Sequence[int] | None,
     provider: str | None,
+    idempotency_key: str | None = None,
 ) -> list[Task]:
     name = provider or flow.config.provider
     chosen = flow.provider(name)
@@ -47,13 +48,24 @@ def run_array(
         )
     if not prepared:
         return []
+    if idempotency_key is not None:
+        head = flow.store.find("idempotency_key", f"{idempotency_key}:{indices[0]}")
+        if head is not None:  # submitted already: that array, as it is now
+            group = head.provider_data.get("array", {}).get("id", head.task_id)
+            members = flow.store.get(group).provider_data.get("array_tasks", [head.task_id])
+            fresh = flow.lifecycle.refresh([flow.store.get(t) for t in members])
+            return [flow.task_of(r) for r in fresh]
+    keys = {i: f"{idempotency_key}:{i}" for i in indices} if idempotency_key else {}
     native = getattr(chosen, "submit_array", None)
     if native is None:
-        return _run_throttled(flow, prepared, list(indices), throttle, name)
+        return _run_throttled(flow, prepared, list(indices), throttle, name, keys)
     from flowlib._lifecycle import submitting
 
     store, lifecycle = flow.store, flow.lifecycle
-    records = [lifecycle.record(config, name)[0] for config in prepared]
+    records = [
+        lifecycle.record(config, name, idempotency_key=keys.get(i))[0]
+        for i, config in zip(indices, prepared, strict=True)
+    ]
     group = records[0].task_id
     for index, record in zip(indices, records, strict=True):
         extra: dict[str, Any] = {"array": {"id": group, "index": index}}
@@ -76,7 +88,12 @@ def run_array(
 
 
 def _run_throttled(
-    flow: Flow, configs: list[TaskConfig], indices: list[int], throttle: int | None, name: str
+    flow: Flow,
+    configs: list[TaskConfig],
+    indices: list[int],
+    throttle: int | None,
+    name: str,
+    keys: Mapping[int, str],
 ) -> list[Task]:
     """One task at a time (already prepared); only the unfinished ones are polled, and only
     while ``throttle`` of them are. The first task names the group; a :func:`cancel_array`
@@ -95,7 +112,7 @@ def _run_throttled(
                 flow.clock.sleep(interval)
         if _cancelled(flow, group):
             break
-        record, _ = lifecycle.record(config, name)
+        record, _ = lifecycle.record(config, name, idempotency_key=keys.get(index))
         extra: dict[str, Any] = {"array": {"id": group or record.task_id, "index": index}}
         if group is None:
             group = record.task_id

@@ -186,14 +186,22 @@ class Flow:
         throttle: int | None = None,
         indices: Sequence[int] | None = None,
         provider: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[Task]:
         """Submit tasks of one shape as an array (a SLURM ``--array``, a sweep), never more than
         ``throttle`` running at once; one task per index, so status, logs and cancel work per
-        task, and :meth:`cancel_array` stops them all (:mod:`flowlib._arrays`)."""
+        task, and :meth:`cancel_array` stops them all (:mod:`flowlib._arrays`). With
+        ``idempotency_key`` K, task ``i`` carries ``K:i`` and an array already submitted with K
+        is answered instead of a second one."""
         from flowlib import _arrays
 
         return _arrays.run_array(
-            self, configs, throttle=throttle, indices=indices, provider=provider
+            self,
+            configs,
+            throttle=throttle,
+            indices=indices,
+            provider=provider,
+            idempotency_key=idempotency_key,
         )
 
     @traced("flow.cancel_array")

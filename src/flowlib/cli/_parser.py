@@ -141,6 +141,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     task = p.add_argument_group("task")
     task.add_argument("--name", help="a name to find the task by (default: from the command)")
     task.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="submit at most once per KEY: run again with the same KEY and the task already "
+        "submitted is shown instead (array tasks get KEY:INDEX)",
+    )
+    task.add_argument(
         "-e",
         "--env",
         metavar="KEY=VALUE",

@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = task_config(args)
         if args.dry_run:
             return _dry_run(flow, config, args)
-        task = flow.run(config)
+        task = flow.run(config, idempotency_key=args.idempotency_key)
         if args.follow:
             return _follow(flow, task, args)
         if args.wait:

@@ -75,7 +75,8 @@ def cmd_run_sbatch(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         if len(configs) == 1:
-            return _after_submit(flow, flow.run(configs[0]), args)
+            key = getattr(args, "idempotency_key", None)
+            return _after_submit(flow, flow.run(configs[0], idempotency_key=key), args)
         return _run_array(flow, configs, translation.array_throttle, args)
 
 
@@ -186,7 +187,12 @@ def _run_array(
     from flowlib.cli._output import exit_status, print_json, task_view
 
     indices = [int(c.env.get("SLURM_ARRAY_TASK_ID", i)) for i, c in enumerate(configs)]
-    submitted = flow.run_array(configs, throttle=throttle, indices=indices)
+    submitted = flow.run_array(
+        configs,
+        throttle=throttle,
+        indices=indices,
+        idempotency_key=getattr(args, "idempotency_key", None),
+    )
     if not args.json:
         for task in submitted:
             print(f"submitted {task.task_id} ({task.name}) on {task.provider}: {task.status}")
