@@ -17,7 +17,7 @@ import pytest
 from flowlib import Flow
 from flowlib.core.http import AmbiguousRequestError
 from flowlib.errors import ValidationError
-from flowlib.models import TaskStatus
+from flowlib.models import TaskConfig, TaskStatus
 from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
 from flowlib.testing.emulators.hyperstack import HyperstackEmulator
 from flowlib.testing.emulators.hyperstack import Options as HsOptions
@@ -226,7 +226,7 @@ class TestHyperstackStatus:
         dead.wait()
         with hs_flow(hyperstack, submit_settle_s=0) as flow:
             config = flow.provider().prepare(
-                __import__("flowlib").TaskConfig(command=["echo", "never"], upload_code=False)
+                TaskConfig(command=["echo", "never"], upload_code=False)
             )
             record, _ = flow.lifecycle.record(config, "hyperstack")
             who = {**record.provider_data["submitter"], "pid": dead.pid}
@@ -270,3 +270,16 @@ def test_the_same_idempotency_key_gives_the_same_task(isolated_home: Path, proje
         assert flow.store.count() == 1
         other = flow.run("echo once", idempotency_key="nightly-2026-12-02")
         assert other.task_id != first.task_id
+
+
+def test_a_local_submit_that_died_before_starting_is_failed_not_pending(
+    isolated_home: Path, project: Path
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with Flow(provider="local", submit_settle_s=0) as flow:
+        record, _ = flow.lifecycle.record(TaskConfig(command=["true"]), "local")
+        who = {**record.provider_data["submitter"], "pid": dead.pid}
+        flow.store.update(record.task_id, data={"submitter": who})
+        task = flow.get_task(record.task_id)
+        assert (task.status, task.provider_state) == (TaskStatus.FAILED, "submit-lost")

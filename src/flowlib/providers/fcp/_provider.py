@@ -240,7 +240,13 @@ class FcpProvider:
             project = self._project_of(records[0])
             for inst in self.api.instances(project, wanted):
                 by_bid.setdefault(str(inst.get("bid")), []).append(inst)
-        return {r.task_id: self._state(r, bids.get(r.task_id), by_bid) for r in records}
+        states: dict[str, TaskState] = {}
+        for r in records:
+            try:
+                states[r.task_id] = self._state(r, bids.get(r.task_id), by_bid)
+            except FlowError as exc:  # this task is answered next time; the others now
+                log.warning("fcp: status of %s failed: %s", r.task_id, exc)
+        return states
 
     def _project_of(self, record: TaskRecord) -> str:
         return str(record.provider_data.get("project") or self.project())

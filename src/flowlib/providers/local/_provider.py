@@ -231,6 +231,14 @@ class LocalProvider:
             status = TaskStatus.RUNNING if started else TaskStatus.PENDING
             return TaskState(status, None, "running" if started else "starting", None, started)
         if pid is None:
+            if record.provider_data.get("submit_abandoned"):  # its submit ended before bash ran
+                return TaskState(
+                    TaskStatus.FAILED,
+                    None,
+                    "submit-lost",
+                    "the submit ended before the task's process started",
+                    completed_at=_now(),
+                )
             return TaskState(TaskStatus.PENDING, provider_state="submitting")
         if record.cancel_requested:
             return TaskState(

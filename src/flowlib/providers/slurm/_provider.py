@@ -307,7 +307,7 @@ class SlurmProvider:
         for record in records:
             job = jobs.get(record.task_id)
             if job is None:
-                states[record.task_id] = TaskState(TaskStatus.PENDING, provider_state="submitting")
+                states[record.task_id] = _unsubmitted(record)
                 continue
             states[record.task_id] = _state_of(
                 record, queue.get(job), markers.get(record.task_id, Markers()), accounting.get(job)
@@ -424,6 +424,21 @@ def _slurm_message(text: str) -> str:
         if line.strip()
     ]
     return "; ".join(lines) or "no message"
+
+
+def _unsubmitted(record: TaskRecord) -> TaskState:
+    """A task with no job id: still being submitted, or its submit ended before sbatch
+    answered (the job, if sbatch made one, carries the task's name)."""
+    if not record.provider_data.get("submit_abandoned"):
+        return TaskState(TaskStatus.PENDING, provider_state="submitting")
+    return TaskState(
+        TaskStatus.FAILED,
+        None,
+        "submit-lost",
+        f"the submit ended before sbatch gave a job id; if `squeue --name "
+        f"{record.config.name}` shows a job of this task, `scancel` it",
+        completed_at=datetime.now(timezone.utc),
+    )
 
 
 def _reason(job: _state.JobInfo | None) -> str | None:
