@@ -283,3 +283,24 @@ def test_a_local_submit_that_died_before_starting_is_failed_not_pending(
         flow.store.update(record.task_id, data={"submitter": who})
         task = flow.get_task(record.task_id)
         assert (task.status, task.provider_state) == (TaskStatus.FAILED, "submit-lost")
+
+
+@pytest.mark.parametrize("cloud", ["fcp", "hyperstack"])
+def test_a_finished_tasks_log_outlives_its_machine(
+    cloud: str, request: pytest.FixtureRequest, project: Path
+) -> None:
+    import shutil
+
+    emu = request.getfixturevalue(cloud)
+    flow = fcp_flow(emu) if cloud == "fcp" else hs_flow(emu)
+    with flow:
+        task = flow.run(
+            "echo kept; exit 0", **({"instance_type": "a100"} if cloud == "fcp" else {})
+        )
+        assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+        assert emu.wait_until(
+            lambda: not (emu.live_bids() if cloud == "fcp" else emu.live_vms()), timeout=15
+        )
+        shutil.rmtree(emu.workdir / "instances")  # the machines' disks are gone with them
+        assert flow.logs(task.task_id) == "kept"
+        assert list(flow.follow_logs(task.task_id)) == ["kept"]

@@ -157,6 +157,26 @@ class KeptResults:
         with tarfile.open(fileobj=io.BytesIO(base64.b64decode(packed)), mode="r:gz") as tar:
             tar.extractall(target, filter="data")
 
+    def keep_log(self, task_id: str, host: RemoteHost, path: str) -> None:
+        """Copy the task's log (``path`` on its machine) home before the machine goes or
+        sleeps. Raises FlowError when the host cannot be reached."""
+        from flowlib.core.files import write_private
+
+        data = host.read_file(path)
+        if data is not None:
+            write_private(self.log_path(task_id), data)
+
+    def log_path(self, task_id: str) -> Path:
+        """Where the task's kept log is (it may not exist)."""
+        return self.root / task_id / "task.log"
+
+    def log(self, task_id: str) -> bytes | None:
+        """The task's kept log, or None when none was kept."""
+        try:
+            return self.log_path(task_id).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def keep_exit(self, task_id: str, node: str, code: int, stopped: bool) -> None:
         """Keep a node's exit code (and whether a stop had reached it) before its machine may
         go: a status whose answer is lost afterwards still finds the task's real result."""

@@ -370,6 +370,7 @@ class FcpProvider:
             stopped = host.read_file("/var/run/flow/stop_requested") is not None
             if keep:
                 self.kept.keep(record.task_id, record.config.working_dir, host)
+                self.kept.keep_log(record.task_id, host, "/var/log/flow/task.log")
             # Home first: once marked read, the instance may release itself at once.
             self.kept.keep_exit(record.task_id, str(inst["fid"]), code, stopped)
             host.run('touch "${FLOW_ROOT:-}/var/run/flow/exit_code.read"', timeout=30)
@@ -421,12 +422,19 @@ class FcpProvider:
         if follow:
             return self._follow(record, tail)
         inst = self._node(record, 0)
-        if inst is None:
-            return iter(())
-        try:
-            return iter(_hosts.tail(self.host(inst), tail))
-        except FlowError:
-            return iter(())
+        kept = self.kept.log(record.task_id)
+        if inst is not None and (kept is None or inst.get("status") in _status.UP):
+            try:
+                return iter(_hosts.tail(self.host(inst), tail))
+            except FlowError:
+                pass
+        return iter(self._kept_lines(record, tail))
+
+    def _kept_lines(self, record: TaskRecord, tail: int | None) -> list[str]:
+        """The log kept home when the task ended (its instance may be gone since)."""
+        from flowlib.core.follow import tail_lines
+
+        return tail_lines(self.kept.log(record.task_id) or b"", tail)
 
     def _follow(self, record: TaskRecord, tail: int | None) -> Iterator[str]:
         while True:
@@ -447,7 +455,10 @@ class FcpProvider:
                 yield from self.host(inst).stream(_hosts.follow_command(tail))
                 return
             if state.status.is_terminal:
-                if inst is not None:
+                kept = self.kept.log(record.task_id)
+                if kept is not None:
+                    yield from self._kept_lines(record, tail)
+                elif inst is not None:
                     with contextlib.suppress(FlowError):
                         yield from _hosts.tail(self.host(inst), tail)
                 return

@@ -451,17 +451,9 @@ class HyperstackProvider:
         return self._host_factory
 
     # -- logs ------------------------------------------------------------------------------
-    def _log_copy(self, task_id: str) -> Path:
-        return self.home / "hyperstack" / "logs" / f"{task_id}.log"
-
     def _keep_log(self, record: TaskRecord, host: RemoteHost, path: str = TASK_LOG) -> None:
         """Copy the task's log home before its VM goes (or sleeps)."""
-        data = host.read_file(path)
-        if data is None:
-            return
-        copy = self._log_copy(record.task_id)
-        copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        copy.write_bytes(data)
+        self.kept.keep_log(record.task_id, host, path)
 
     def _kept_exit(self, record: TaskRecord) -> tuple[int, bool] | None:
         """The workload's exit code and whether a stop had reached it, as stored or kept home
@@ -488,8 +480,7 @@ class HyperstackProvider:
                 return host.read_file(self._paths(record)[0]) or b""
             except FlowError:
                 pass
-        path = self._log_copy(record.task_id)
-        return path.read_bytes() if path.exists() else b""
+        return self.kept.log(record.task_id) or b""
 
     def logs(
         self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
@@ -517,8 +508,8 @@ class HyperstackProvider:
                 except FlowError:
                     host = None
             if vm is None or vm.get("status") not in ("ACTIVE", *live):
-                path = self._log_copy(record.task_id)  # the VM is gone: its kept log, if any
-                return (path.read_bytes() if path.exists() else b"")[position:], True
+                kept = self.kept.log(record.task_id) or b""  # the VM is gone: its kept log
+                return kept[position:], True
             return None, done
 
         sleep = min(self.poll_interval_s, 1.0)
