@@ -359,8 +359,7 @@ class Flow:
             return known  # the log is gone (instance released): what the store remembers
         merged = list(dict.fromkeys([*known, *found]))[-100:]
         if merged != known:
-            data = {**record.provider_data, "checkpoints": [c.to_dict() for c in merged]}
-            self.store.update(record.task_id, provider_data=data)
+            self.store.update(record.task_id, data={"checkpoints": [c.to_dict() for c in merged]})
         return merged
 
     @traced("flow.resume")
