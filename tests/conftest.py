@@ -21,6 +21,8 @@ def isolated_home(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("FLOW_HOME", str(home / ".flow"))
+    # No background keeper unless a test asks for one (tests/integration/test_keeper.py).
+    monkeypatch.setenv("FLOW_KEEPER", "0")
     for var in ("FLOW_API_KEY", "FLOW_PROJECT", "FLOW_REGION", "FLOW_API_URL", "FLOW_PROVIDER"):
         monkeypatch.delenv(var, raising=False)
     return home

@@ -60,7 +60,8 @@ class Lifecycle:
 
     ``provider`` returns the provider of a name (built once by the caller); ``settle_s`` is how
     long a submit that ended unconfirmed (or whose process died) is given before a refresh that
-    finds nothing by the task's name calls it lost.
+    finds nothing by the task's name calls it lost; ``on_live`` is told the name of a provider
+    with live tasks after a submit or a refresh (the engine makes sure a keeper watches them).
     """
 
     def __init__(
@@ -70,11 +71,13 @@ class Lifecycle:
         *,
         clock: Clock,
         settle_s: float = 60.0,
+        on_live: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
         self.clock = clock
         self.settle_s = settle_s
+        self.on_live = on_live
 
     # -- record and submit ----------------------------------------------------------------
     def record(
@@ -137,6 +140,8 @@ class Lifecycle:
         fresh = self.store.modify(record.task_id, store_created)
         if fresh.cancel_requested:  # a cancel arrived while the provider was creating
             fresh = self._release_cancelled(fresh)
+        elif self.on_live is not None:
+            self.on_live(fresh.provider)
         return fresh
 
     def unconfirmed(self, records: Sequence[TaskRecord], exc: FlowError) -> None:
@@ -197,6 +202,10 @@ class Lifecycle:
                 state = states.get(r.task_id)
                 if state is not None:
                     fresh[r.task_id] = self._apply(r, state)
+            if self.on_live is not None and any(
+                not fresh.get(r.task_id, r).status.is_terminal for r in group
+            ):
+                self.on_live(name)
         out = [fresh.get(r.task_id, r) for r in records]
         return [self._resolve_cancel(r) for r in out]
 

@@ -34,8 +34,18 @@ ENV_VARS: dict[str, str] = {
     "FLOW_API_URL": "api_url",
     "FLOW_HOME": "home",
     "FLOW_SUBMIT_SETTLE_S": "submit_settle_s",
+    "FLOW_KEEPER": "keeper",
 }
-_FILE_KEYS = {"provider", "api_key", "project", "region", "api_url", "providers"}
+_FILE_KEYS = {
+    "provider",
+    "api_key",
+    "project",
+    "region",
+    "api_url",
+    "providers",
+    "submit_settle_s",
+    "keeper",
+}
 
 
 def user_config_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -70,6 +70,7 @@ class Flow:
         self._registry = registry
         self._providers: dict[str, Provider] = {}
         self._lifecycle: Lifecycle | None = None
+        self._keeper_checked = float("-inf")
 
     # -- plumbing ---------------------------------------------------------------------
     @property
@@ -88,7 +89,11 @@ class Flow:
             from flowlib._lifecycle import Lifecycle
 
             self._lifecycle = Lifecycle(
-                self.store, self.provider, clock=self.clock, settle_s=self.config.submit_settle_s
+                self.store,
+                self.provider,
+                clock=self.clock,
+                settle_s=self.config.submit_settle_s,
+                on_live=self._keep_watch,
             )
         return self._lifecycle
 
@@ -149,6 +154,19 @@ class Flow:
         if new:
             self.lifecycle.submit(record)
         return self.wait(record.task_id) if wait else self.get_task(record.task_id)
+
+    def _keep_watch(self, name: str) -> None:
+        """Make sure a keeper watches this home when provider ``name`` releases machines only
+        when looked at (:mod:`flowlib.keeper`)."""
+        if not (self.config.keeper and getattr(self.provider(name), "needs_keeper", False)):
+            return
+        now = self.clock.monotonic()
+        if now - self._keeper_checked < 5.0:  # a keeper just started needs a moment to lock
+            return
+        self._keeper_checked = now
+        from flowlib import keeper
+
+        keeper.ensure(self)
 
     def _with_code_dir(self, config: TaskConfig) -> TaskConfig:
         """``config`` with its code directory made absolute (checked to exist)."""

@@ -485,6 +485,9 @@ class FlowConfig(FlowModel):
     # Seconds a submit that ended unconfirmed (or whose process died) is given before a status
     # that finds nothing by the task's name calls it lost (the provider may still be creating).
     submit_settle_s: float = Field(default=60.0, ge=0)
+    # Start a keeper (flowlib.keeper) while cloud tasks are live: results kept and machines
+    # released even when no flowlib process is looking.
+    keeper: bool = True
 
     def provider_settings(self, name: str | None = None) -> dict[str, Any]:
         """The settings for one provider: its own section, over the top-level values."""

@@ -476,6 +476,13 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     v.add_argument("--json", action="store_true", help="print JSON")
 
     p = command(
+        "keeper",
+        "flowlib.cli._keeper:cmd_keeper",
+        "show what the keeper is doing (it keeps results and releases machines nobody watches)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(
         "instance",
         "flowlib.cli._instance:cmd_instance",
         "list, wake, hibernate or delete persistent instances (flow run --on NAME)",

@@ -54,6 +54,8 @@ class FcpProvider:
     """Spot GPUs on FCP. See ``docs/providers.md`` for settings and behaviour."""
 
     name = "fcp"
+    # A finished task's machine is released when flowlib looks at it: a keeper looks.
+    needs_keeper = True
 
     def __init__(
         self,

@@ -79,6 +79,8 @@ def vm_name(task_id: str) -> str:
 
 class HyperstackProvider:
     name = "hyperstack"
+    # A finished task's machine is released when flowlib looks at it: a keeper looks.
+    needs_keeper = True
 
     def __init__(
         self,
