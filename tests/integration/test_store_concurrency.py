@@ -152,10 +152,16 @@ def test_lock_held_by_another_process_is_a_store_error(tmp_path: Path) -> None:
 
 
 def test_lock_on_a_new_file_makes_opening_a_store_error(tmp_path: Path) -> None:
-    # A file another process created and holds before any flow store set it up (no WAL yet).
+    # A file another process created and holds before any flow store set it up (no WAL yet):
+    # waited for like any writer, then refused while it stays locked.
     path = tmp_path / "tasks.db"
     with _lock_held_elsewhere(path), pytest.raises(StoreError, match="another flow process"):
         TaskStore(path, timeout=0.3)
+    # Released, and still empty: not a flow store (flowlib never leaves a 0-byte file).
+    with pytest.raises(StoreError) as info:
+        TaskStore(path)
+    assert info.value.error_code == "store_empty"
+    path.unlink()
     with TaskStore(path) as store:
         assert store.count() == 0
 

@@ -21,10 +21,12 @@ Nothing secret goes on a command line: commands travel as the remote command str
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import shlex
+import shutil
 import socket
 import stat
 import subprocess
@@ -108,16 +110,52 @@ def ensure_key_pair(
 ) -> SshKeyPair:
     """The key pair ``FLOW_HOME/ssh/<name>``: loaded if present, else made with
     ``ssh-keygen -t ed25519`` (no passphrase: flowlib connects unattended) with mode 0600.
-    Providers that must register a key with the cloud use its ``public_key``."""
-    private = ssh_dir(home) / name
+    Providers that must register a key with the cloud use its ``public_key``.
+
+    Safe to call from many processes and threads at once: callers take turns on an exclusive
+    ``flock`` of ``ssh/<name>.lock``; the first generates the pair in a private temporary
+    directory and links it into place, so no caller sees half a key, and every caller returns the
+    pair on disk. A private key whose public half is missing (a crash in between) gets it
+    derived again. Raises :class:`~flowlib.errors.ProviderError` when ``ssh-keygen`` is missing
+    or fails."""
+    directory = ssh_dir(home)
+    private = directory / name
     public = private.with_name(name + ".pub")
-    if not private.exists():
-        runner = runner or SubprocessRunner()
-        # ssh-keygen asks before overwriting; a lone .pub would be a leftover of a crash.
-        public.unlink(missing_ok=True)
+    runner = runner or SubprocessRunner()
+    with _locked(directory / f"{name}.lock"):
+        if not private.exists():
+            _create_key_pair(private, comment, runner)
+        if stat.S_IMODE(private.stat().st_mode) != 0o600:
+            private.chmod(0o600)
+        text = public.read_text().strip() if public.exists() else ""
+        if not text:
+            text = _derive_public_key(private, runner)
+    return SshKeyPair(private, text)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path``. Each call opens its own descriptor, so threads of
+    one process exclude each other as processes do; closing it releases the lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _create_key_pair(private: Path, comment: str, runner: CommandRunner) -> None:
+    # Called under the lock. A public half without its private key is a crash's leftover; it
+    # must go first, or a crash after the link below would pair it with the new key.
+    public = private.with_name(private.name + ".pub")
+    public.unlink(missing_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{private.name}.", dir=private.parent))
+    try:
+        made = work / private.name
         try:
             result = runner.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(private)],
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(made)],
                 timeout=60,
             )
         except FileNotFoundError:
@@ -133,18 +171,35 @@ def ensure_key_pair(
                 f"ssh-keygen failed to create {private}: {result.stderr.strip()}",
                 suggestions=[f"check that {private.parent} is writable"],
             )
-    private.chmod(0o600)
-    if not public.exists():
-        result = (runner or SubprocessRunner()).run(
-            ["ssh-keygen", "-y", "-f", str(private)], timeout=60
+        made.chmod(0o600)
+        try:
+            os.link(made, private)  # never replaces: a key someone else made is kept
+        except FileExistsError:
+            return  # made outside the lock (an older flowlib): its public half is derived
+        os.replace(made.with_name(made.name + ".pub"), public)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _derive_public_key(private: Path, runner: CommandRunner) -> str:
+    result = runner.run(["ssh-keygen", "-y", "-f", str(private)], timeout=60)
+    if result.returncode != 0:
+        raise ProviderError(
+            f"cannot read the SSH key {private}: {result.stderr.strip()}",
+            suggestions=[f"remove {private} to let flowlib create a new key"],
         )
-        if result.returncode != 0:
-            raise ProviderError(
-                f"cannot read the SSH key {private}: {result.stderr.strip()}",
-                suggestions=[f"remove {private} to let flowlib create a new key"],
-            )
-        public.write_text(result.stdout.strip() + "\n")
-    return SshKeyPair(private, public.read_text().strip())
+    text = result.stdout.strip()
+    public = private.with_name(private.name + ".pub")
+    fd, name = tempfile.mkstemp(prefix=f".{public.name}.", dir=public.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text + "\n")
+        os.chmod(name, 0o644)
+        os.replace(name, public)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return text
 
 
 # -- the host -------------------------------------------------------------------------------

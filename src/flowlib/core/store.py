@@ -13,8 +13,21 @@ Contract
   deadlocking, and a failed write leaves no partial row.
 * Commits are ``synchronous=FULL``: once :meth:`TaskStore.add` returns, the record survives a
   power loss, not only a process crash (a submit is rare; its fsync is cheap next to a cloud call).
-* One connection per :class:`TaskStore`, guarded by a lock: one store may be shared by the
-  threads of a process. A store inherited across ``fork`` opens a fresh connection in the child.
+* One SQLite connection per database file per process, whatever the number of
+  :class:`TaskStore` handles on it (they share it, reference counted; found by the file's identity,
+  so a second path to the same file shares it too), guarded by one lock: handles may be shared by
+  the threads of a process. flowlib never opens or closes a descriptor on the file while a
+  connection of this process may hold it (closing any descriptor drops the SQLite locks of the
+  whole process, and another process may then delete the WAL under it). A handle inherited across
+  ``fork`` gets a fresh connection in the child.
+* A ``tasks.db`` that exists is a complete flow store: it is built in a private temporary file
+  (mode 0600 from its first byte) and linked into place, so a crash or a race never leaves half a
+  file. A file that is empty (``store_empty``), shorter than its header says (``store_truncated``),
+  not SQLite (``store_corrupt``) or another program's SQLite database (``store_foreign``) is
+  refused, never read as a store without tasks.
+* Read-modify-write happens inside one transaction: :meth:`TaskStore.update` with ``data=``
+  merges keys into ``provider_data`` without losing a concurrent writer's keys, and
+  :meth:`TaskStore.modify` decides on the record as stored (compare-and-set).
 * Every failure the user can meet is a :class:`~flowlib.errors.FlowError`, never a raw
   ``sqlite3`` error: a corrupt or foreign file, a store locked beyond ``timeout``, an unwritable
   directory, a database written by a newer flowlib (all :class:`~flowlib.errors.StoreError`);
@@ -33,10 +46,8 @@ import builtins
 import dataclasses
 import difflib
 import json
-import os
 import secrets
 import sqlite3
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,6 +59,7 @@ from typing import Any, ClassVar, TypeVar
 
 import pydantic
 
+from flowlib.core import _dbfile
 from flowlib.errors import FlowError, StoreError, TaskNotFoundError, ValidationError
 from flowlib.models import TaskConfig, TaskStatus
 
@@ -57,7 +69,7 @@ _T = TypeVar("_T")
 
 TASK_ID_PREFIX = "task-"
 # "flow" in ASCII: marks the file as ours, so a foreign SQLite file is refused, not migrated.
-_APPLICATION_ID = 0x666C6F77
+_APPLICATION_ID = _dbfile.APPLICATION_ID
 
 _COLUMNS = (
     "task_id",
@@ -79,6 +91,8 @@ _COLUMNS = (
 # Fields a caller may change with update(). task_id and created_at are identity; updated_at is
 # the store's to set.
 _UPDATABLE = frozenset(_COLUMNS) - {"task_id", "created_at", "updated_at"}
+# What a modify() change may name: the updatable fields, and data (merged into provider_data).
+_CHANGEABLE = _UPDATABLE | {"data"}
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 _INSERT = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _UPDATE = f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE task_id = ?"
@@ -120,11 +134,6 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"PRAGMA application_id = {_APPLICATION_ID}",
     ),
 )
-
-# SQLite primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF, Python 3.11+).
-_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
-_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 11, 13, 14
-_SQLITE_CONSTRAINT, _SQLITE_NOTADB = 19, 26
 
 
 def _utcnow() -> datetime:
@@ -243,11 +252,16 @@ class TaskStore:
     """The task store at ``path``; see the module docstring for the guarantees.
 
     ``timeout`` is how long (seconds) an operation waits for another process's write before
-    giving up with :class:`StoreError`. Opening creates missing parent directories (mode 0700),
-    the file (mode 0600: task configs carry ``env`` values) and the schema.
+    giving up with :class:`StoreError`. Opening creates missing parent directories (mode 0700) and
+    a missing file, whole (mode 0600: task configs carry ``env`` values).
 
-    Raises :class:`StoreError` when the file is corrupt or not a flow store, its directory is not
-    writable, it is locked beyond ``timeout``, or it was written by a newer flowlib.
+    Each ``TaskStore`` is a handle on this process's one connection to the file; :meth:`close`
+    gives the handle back (the connection closes with the last one), so opening a second handle
+    on the same file, in any thread, is cheap and safe.
+
+    Raises :class:`StoreError` when the file is empty, truncated, corrupt or not a flow store, its
+    directory is not writable, it is locked beyond ``timeout``, or it was written by a newer
+    flowlib (``error_code`` tells which).
     """
 
     SCHEMA_VERSION: ClassVar[int] = len(_MIGRATIONS)
@@ -257,12 +271,10 @@ class TaskStore:
             raise ValueError(f"timeout must be >= 0, got {timeout}")
         self.path = Path(path).expanduser()
         self.timeout = float(timeout)
-        self._lock = threading.RLock()
         self._closed = False
-        self._conn: sqlite3.Connection | None = None
-        self._prepare_directory()
-        self._conn = self._open()
-        _LIVE_STORES.add(self)
+        self._db = _dbfile.attach(self.path, self.timeout, self._connect, _build_schema)
+        # A handle dropped without close() still gives its reference back.
+        self._finalizer = weakref.finalize(self, _dbfile.collected, self._db)
 
     @classmethod
     def at_home(cls, home: Path, *, timeout: float = 10.0) -> TaskStore:
@@ -368,55 +380,73 @@ class TaskStore:
     ) -> TaskRecord:
         """Change some fields of a task and return the record as now stored.
 
-        Only the fields of :class:`TaskRecord` other than ``task_id``, ``created_at`` and
-        ``updated_at`` may be given (else ``ValueError``, nothing changed). ``data`` is merged
-        into the stored ``provider_data`` key by key (``provider_data=`` replaces it whole).
-        ``updated_at`` is set to now (and always moves forward, even if clocks disagree between
-        processes). The read and the write happen in one ``BEGIN IMMEDIATE`` transaction, so
-        concurrent updates of different fields (or keys of ``data``) never undo each other.
-        Unknown ``task_id``: :class:`TaskNotFoundError`.
+        ``fields`` are fields of :class:`TaskRecord` other than ``task_id``, ``created_at`` and
+        ``updated_at`` (else ``ValueError``, nothing changed), each set to its new value;
+        ``provider_data=`` replaces the whole dict. ``data`` is merged into ``provider_data`` key by
+        key (top level; after a ``provider_data`` given with it), so keys another writer stored
+        meanwhile are kept: ``update(id, data={"vm_id": 7})`` instead of
+        ``update(id, provider_data={**stale.provider_data, "vm_id": 7})``. A value of None stores
+        JSON null; it does not delete the key. Keys must be strings (else ``TypeError``).
+
+        The read and the write happen in one ``BEGIN IMMEDIATE`` transaction (this is
+        :meth:`modify` with a fixed change), so concurrent updates of different fields or keys
+        never undo each other. ``updated_at`` is set to now (and always moves forward, even if
+        clocks disagree between processes). Nothing to change (no fields, empty ``data``): nothing
+        is written, the stored record is returned. Unknown ``task_id``:
+        :class:`TaskNotFoundError`. A bad value (``ValueError``/``TypeError``) changes nothing.
         """
-        changes = dict(fields)
+        _check_changes(fields)
+        changes: dict[str, Any] = dict(fields)
         if data is not None:
-            changes["data"] = data
-        _check_fields(changes)
-        return self.modify(task_id, lambda _current: changes)
+            _check_data(data)
+            if data:
+                changes["data"] = data
+        return self.modify(task_id, lambda _stored: changes)
 
     def modify(
-        self,
-        task_id: str,
-        change: Callable[[TaskRecord], Mapping[str, Any] | None],
+        self, task_id: str, change: Callable[[TaskRecord], Mapping[str, Any] | None]
     ) -> TaskRecord:
-        """Compare-and-set: call ``change`` with the task as stored, inside one ``BEGIN
-        IMMEDIATE`` transaction, and apply what it returns (the keywords of :meth:`update`,
-        ``data`` merged); None or ``{}`` writes nothing. Returns the record as now stored."""
+        """Change a task after looking at it, atomically: the store's compare-and-set.
 
-        def body(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+        ``change`` is called with the task as stored *inside* the ``BEGIN IMMEDIATE``
+        transaction that writes its answer, so no other writer (thread or process) can come
+        between what it sees and what it decides. It returns the changes in :meth:`update`'s
+        terms: field names to new values, and ``data`` to merge into ``provider_data`` key by key.
+        None or an empty mapping: nothing is written and the record is returned as stored.
+        Otherwise the record as now stored is returned (``updated_at`` moved forward).
+
+        ``change`` holds the write lock of every flow process while it runs: it must be quick,
+        must not use this store, and should have no effect besides its answer: it is normally
+        called once, but again if the transaction has to be retried. Whatever it raises
+        propagates, and nothing is written. An unknown field in its answer or a bad value:
+        ``ValueError``/``TypeError``, nothing written. Unknown ``task_id``:
+        :class:`TaskNotFoundError`, ``change`` not called.
+
+        Mark a task cancelled unless it already ended::
+
+            def cancel(t: TaskRecord) -> dict[str, Any] | None:
+                return None if t.status.is_terminal else {"status": TaskStatus.CANCELLED}
+
+            store.modify(task_id, cancel)
+        """
+
+        def transaction(conn: sqlite3.Connection) -> TaskRecord | None:
             row = conn.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
             if row is None:
                 return None
             old = self._decode(row)
-            wanted = dict(change(old) or {})
-            if not wanted:
-                return tuple(row)
-            _check_fields(wanted)
-            merge = wanted.pop("data", None)
-            if merge is not None:
-                wanted["provider_data"] = {
-                    **wanted.get("provider_data", old.provider_data),
-                    **merge,
-                }
-            bumped = max(_utcnow(), old.updated_at + timedelta(microseconds=1))
-            # replace() re-runs __post_init__: the new values are checked like a new record's.
-            new_row = _encode_record(dataclasses.replace(old, **wanted, updated_at=bumped))
+            changes = change(old)
+            if not changes:
+                return old
+            new_row = _encode_record(_changed(old, changes))
             conn.execute(_UPDATE, (*new_row[1:], task_id))
-            return new_row
+            # Decode what was written, so the answer equals what get() returns (JSON round trip).
+            return self._decode(new_row)
 
-        stored = self._write("updating a task", body)
+        stored = self._write("updating a task", transaction)
         if stored is None:
             raise self._not_found(task_id)
-        # Decode what was written, so the answer equals what get() returns (JSON round trip).
-        return self._decode(stored)
+        return stored
 
     def find(self, key: str, value: str) -> TaskRecord | None:
         """The newest task whose ``provider_data[key]`` is ``value``, or None."""
@@ -488,12 +518,11 @@ class TaskStore:
         return result
 
     def close(self) -> None:
-        """Close the connection. Idempotent; any later operation raises :class:`StoreError`."""
-        with self._lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+        """Give this handle back: the connection closes when the process's last handle on the
+        file goes. Idempotent; any later operation on this handle raises :class:`StoreError`."""
+        self._closed = True
+        if self._finalizer.detach() is not None:  # None: already given back
+            _dbfile.detach(self._db)
 
     def __enter__(self) -> TaskStore:
         return self
@@ -508,39 +537,31 @@ class TaskStore:
 
     # -- opening -------------------------------------------------------------------------------
 
-    def _prepare_directory(self) -> None:
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Create the file ourselves so it is private from the first byte; SQLite would use the
-            # umask, and its -wal/-shm files copy the database file's mode.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-        except OSError as exc:
-            raise self._unwritable(exc.strerror or str(exc)) from None
-
-    def _open(self) -> sqlite3.Connection:
+    def _connect(self, uri: str) -> sqlite3.Connection:
+        """Connect to the existing file (``uri``) and ready it: the process's first connection."""
         try:
             # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE
             # itself, so a reader never upgrades to a writer (that upgrade is what deadlocks).
             conn = sqlite3.connect(
-                str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
+                uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise self._translate(exc, "opening the task store") from None
         try:
             self._retry_busy("opening the task store", lambda: self._initialise(conn))
         except BaseException:
-            conn.close()
+            conn.close()  # no other connection of this process holds the file: nothing is dropped
             raise
         return conn
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
-        # The first statement that reads the file: a corrupt or foreign file fails here.
+        # The first statement that reads the file: a corrupt file fails here. Ours before anything
+        # else, so a foreign file is left exactly as it was.
+        self._check_application_id(conn)
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = FULL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == self.SCHEMA_VERSION:
-            self._check_application_id(conn)
             return
         self._check_version(version)
         conn.execute("BEGIN IMMEDIATE")
@@ -548,14 +569,6 @@ class TaskStore:
             # Another process may have migrated while we waited for the lock.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             self._check_version(version)
-            if version == 0:
-                tables = conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                ).fetchall()
-                if tables:
-                    raise self._foreign()
-            else:
-                self._check_application_id(conn)
             for step in range(version, self.SCHEMA_VERSION):
                 for statement in _MIGRATIONS[step]:
                     conn.execute(statement)
@@ -567,6 +580,8 @@ class TaskStore:
             raise
 
     def _check_version(self, version: int) -> None:
+        if version == 0:
+            raise self._foreign()  # flowlib creates a store whole, schema included
         if version > self.SCHEMA_VERSION:
             raise StoreError(
                 f"the task store {self.path} has schema version {version}, newer than this "
@@ -587,7 +602,7 @@ class TaskStore:
     # -- running statements --------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
-        # Called with self._lock held.
+        # Called with self._db.lock held.
         if self._closed:
             raise StoreError(
                 f"the task store {self.path} is closed",
@@ -595,12 +610,16 @@ class TaskStore:
                 error_code="store_closed",
                 path=str(self.path),
             )
-        if self._conn is None:  # dropped after a fork: this process needs its own
-            self._conn = self._open()
-        return self._conn
+        db = self._db
+        if db.conn is None:  # dropped after a fork: this process needs its own
+            db.conn = _dbfile.reconnect(db, self.timeout, self._connect)
+        if db.busy_timeout != self.timeout:  # handles on one connection may wait differently
+            db.conn.execute(f"PRAGMA busy_timeout = {round(self.timeout * 1000)}").fetchone()
+            db.busy_timeout = self.timeout
+        return db.conn
 
     def _read(self, action: str, query: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
+        with self._db.lock:
             conn = self._connection()
             return self._retry_busy(action, lambda: query(conn))
 
@@ -618,7 +637,7 @@ class TaskStore:
                 raise
             return result
 
-        with self._lock:
+        with self._db.lock:
             conn = self._connection()
             return self._retry_busy(action, transaction)
 
@@ -635,7 +654,7 @@ class TaskStore:
                 return attempt()
             except sqlite3.Error as exc:
                 remaining = deadline - time.monotonic()
-                if _kind(exc) == "busy" and remaining > 0:
+                if _dbfile.error_kind(exc) == "busy" and remaining > 0:
                     time.sleep(min(pause, remaining))
                     pause = min(pause * 2, 0.1)
                     continue
@@ -702,100 +721,54 @@ class TaskStore:
         return difflib.get_close_matches(ref, words, n=3, cutoff=0.6)
 
     def _translate(self, exc: sqlite3.Error, action: str) -> StoreError:
-        kind = _kind(exc)
-        if kind == "busy":
-            return StoreError(
-                f"the task store {self.path} is locked: another flow process holds it "
-                f"(waited {self.timeout:g}s while {action})",
-                suggestions=[
-                    "wait for the other flow command to finish, then retry",
-                    "look for a stuck flow process holding the file",
-                ],
-                error_code="store_locked",
-                path=str(self.path),
-            )
-        if kind == "corrupt":
-            return StoreError(
-                f"the task store {self.path} is corrupt or not a SQLite database ({exc})",
-                suggestions=[
-                    f"move it aside (mv {self.path} {self.path}.corrupt); flowlib then starts an "
-                    "empty store, and tasks recorded in the old file are no longer tracked",
-                ],
-                error_code="store_corrupt",
-                path=str(self.path),
-            )
-        if kind == "unwritable":
-            return self._unwritable(str(exc))
-        if kind == "full":
-            return StoreError(
-                f"the disk holding the task store {self.path} is full",
-                suggestions=["free some space, then retry"],
-                error_code="store_full",
-                path=str(self.path),
-            )
-        return StoreError(
-            f"the task store {self.path} failed while {action}: {exc}",
-            suggestions=["retry; if it persists, check the disk and the file's permissions"],
-            error_code="store_error",
-            path=str(self.path),
-        )
-
-    def _unwritable(self, reason: str) -> StoreError:
-        return StoreError(
-            f"cannot create or write the task store {self.path}: {reason}",
-            suggestions=[
-                f"check that {self.path.parent} is a directory you can write",
-                "or set FLOW_HOME to a writable directory",
-            ],
-            error_code="store_unwritable",
-            path=str(self.path),
-        )
+        return _dbfile.translate(self.path, self.timeout, exc, action)
 
     def _foreign(self) -> StoreError:
-        return StoreError(
-            f"{self.path} is a SQLite database but not a flow task store",
-            suggestions=[
-                f"move it aside (mv {self.path} {self.path}.other) or set FLOW_HOME elsewhere"
-            ],
-            error_code="store_foreign",
-            path=str(self.path),
-        )
+        return _dbfile.foreign(self.path)
 
 
-def _check_fields(fields: Mapping[str, Any]) -> None:
-    unknown = sorted(set(fields) - _UPDATABLE - {"data"})
+def _build_schema(conn: sqlite3.Connection) -> None:
+    """The whole schema, in a new empty file that nobody else can see yet."""
+    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("BEGIN IMMEDIATE")
+    for statements in _MIGRATIONS:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+    conn.execute("COMMIT")
+
+
+def _check_changes(changes: Mapping[str, Any]) -> None:
+    unknown = sorted(set(changes) - _CHANGEABLE)
     if unknown:
         raise ValueError(
             f"cannot update {', '.join(unknown)}: updatable fields are "
-            f"{', '.join(sorted(_UPDATABLE))} (and data)"
+            f"{', '.join(sorted(_UPDATABLE))} (and data, merged into provider_data)"
         )
 
 
-def _kind(exc: sqlite3.Error) -> str:
-    """Classify a sqlite3 error: busy, corrupt, unwritable, full, or other."""
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        primary = code & 0xFF
-        if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            return "busy"
-        if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-            return "corrupt"
-        if primary in (_SQLITE_READONLY, _SQLITE_CANTOPEN, _SQLITE_PERM):
-            return "unwritable"
-        if primary == _SQLITE_FULL:
-            return "full"
-        if primary in (_SQLITE_IOERR, _SQLITE_CONSTRAINT):
-            return "other"
-    text = str(exc).lower()  # Python 3.10: only the message tells
-    if "locked" in text or "busy" in text:
-        return "busy"
-    if "not a database" in text or "malformed" in text:
-        return "corrupt"
-    if "readonly" in text or "unable to open" in text:
-        return "unwritable"
-    if "disk is full" in text:
-        return "full"
-    return "other"
+def _check_data(data: object) -> None:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data must be a mapping, got {type(data).__name__}")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"data keys must be strings (JSON object keys), got {bad[0]!r}")
+
+
+def _changed(old: TaskRecord, changes: Mapping[str, Any]) -> TaskRecord:
+    """``old`` with ``changes`` (modify()'s terms) applied and ``updated_at`` moved forward."""
+    _check_changes(changes)
+    fields = dict(changes)
+    data = fields.pop("data", None)
+    if data is not None:
+        _check_data(data)
+        base = fields.get("provider_data", old.provider_data)
+        if isinstance(base, dict):  # anything else: replace() below says what is wrong
+            fields["provider_data"] = {**base, **data}
+    bumped = max(_utcnow(), old.updated_at + timedelta(microseconds=1))
+    # replace() re-runs __post_init__: the new values are checked like a new record's.
+    return dataclasses.replace(old, **fields, updated_at=bumped)
 
 
 def _id_prefixes(ref: str) -> builtins.list[str]:
@@ -836,24 +809,3 @@ def _filters(
         clauses.append("name = ?")
         params.append(name)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
-
-
-# -- fork safety ---------------------------------------------------------------------------------
-# A SQLite connection must not be used on both sides of a fork, and a lock held by another thread
-# at fork time would never be released in the child. The child drops both and reopens lazily.
-# The dropped connections are kept referenced, never closed: closing would let the child's SQLite
-# tidy up (checkpoint, delete the WAL) a file the parent is still using.
-_LIVE_STORES: weakref.WeakSet[TaskStore] = weakref.WeakSet()
-_ABANDONED: builtins.list[sqlite3.Connection] = []
-
-
-def _after_fork_in_child() -> None:
-    for store in list(_LIVE_STORES):
-        store._lock = threading.RLock()
-        if store._conn is not None:
-            _ABANDONED.append(store._conn)
-            store._conn = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

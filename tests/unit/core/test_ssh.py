@@ -4,12 +4,17 @@ real: tests/integration/test_ssh_host.py, against a loopback sshd.)"""
 from __future__ import annotations
 
 import shutil
+import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flowlib.core.hosts import HostAddress
+from flowlib.core.seams import CommandResult
 from flowlib.core.ssh import OpenSSHHost, ensure_key_pair, ssh_factory
+from flowlib.errors import ProviderError
 
 
 def option(argv: list[str], name: str) -> str | None:
@@ -127,3 +132,55 @@ def test_a_lost_public_half_is_derived_again_from_the_private_key(home: Path) ->
     pair.public_key_path.unlink()
     again = ensure_key_pair(home)
     assert again.public_key.split()[:2] == pair.public_key.split()[:2]
+
+
+@needs_keygen
+def test_threads_making_the_key_at_once_all_get_the_key_on_disk(home: Path) -> None:
+    barrier = threading.Barrier(12)
+    keys: list[str] = []
+    errors: list[BaseException] = []
+
+    def first_use() -> None:
+        try:
+            barrier.wait()
+            keys.append(ensure_key_pair(home).public_key)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert set(keys) == {(home / "ssh" / "id_ed25519.pub").read_text().strip()}
+    assert len(keys) == 12
+
+
+@needs_keygen
+def test_a_lone_public_half_is_replaced_with_the_new_keys(home: Path) -> None:
+    ssh = home / "ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "id_ed25519.pub").write_text("ssh-ed25519 AAAAleftover old\n")
+    pair = ensure_key_pair(home)
+    assert "leftover" not in pair.public_key
+    assert pair.public_key_path.read_text().strip() == pair.public_key
+
+
+class _FailingKeygen:
+    def __init__(self) -> None:
+        self.argv: list[list[str]] = []
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> CommandResult:
+        self.argv.append(list(argv))
+        Path(argv[-1]).write_text("half a key")  # then it fails
+        return CommandResult(tuple(argv), 1, "", "disk quota exceeded")
+
+
+def test_a_failed_keygen_leaves_no_key_behind(home: Path) -> None:
+    runner = _FailingKeygen()
+    with pytest.raises(ProviderError, match="disk quota exceeded"):
+        ensure_key_pair(home, runner=runner)
+    # Generated away from the real path, which stays free for the next try.
+    assert runner.argv[0][-1] != str(home / "ssh" / "id_ed25519")
+    assert sorted(p.name for p in (home / "ssh").iterdir()) == ["id_ed25519.lock"]

@@ -570,3 +570,348 @@ def test_round_trip_property(
         s.add(rec)
         assert s.get(rec.task_id) == rec
         assert s.resolve(rec.task_id) == rec
+
+
+# -- one connection per file per process ------------------------------------------------------
+
+
+def _our_locks(path: Path) -> list[str]:
+    """This process's POSIX locks on ``path`` (Linux /proc/locks)."""
+    ino = path.stat().st_ino
+    pid = os.getpid()
+    with open("/proc/locks") as locks:
+        return [line for line in locks if f":{ino} " in line and f" {pid} " in line.split("->")[-1]]
+
+
+def test_handles_on_one_file_share_one_connection(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    (tmp_path / "link").symlink_to(tmp_path)
+    first = TaskStore(path)
+    second = TaskStore(tmp_path / "link" / "tasks.db")
+    db = first._db
+    assert second._db is db and db.refs == 2
+    rec = record()
+    second.add(rec)
+    second.close()
+    second.close()  # idempotent: gives back one reference only
+    assert db.refs == 1
+    assert first.get(rec.task_id) == rec
+    with pytest.raises(StoreError, match="closed"):
+        second.count()
+    first.close()
+    assert db.refs == 0 and db.conn is None
+    with TaskStore(path) as again:  # a fresh connection once the last handle went
+        assert again._db is not db and again.count() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs /proc/locks")
+def test_a_second_handle_keeps_the_first_connections_locks(tmp_path: Path) -> None:
+    # The defect: opening a second store did os.open + os.close on the file, which drops every
+    # POSIX lock this process holds on it, so another process could delete the WAL under us.
+    path = tmp_path / "tasks.db"
+    with TaskStore(path) as store:
+        store.count()
+        held = _our_locks(path)
+        assert held, "SQLite holds a shared lock on a WAL database while connected"
+        for _ in range(3):
+            with TaskStore(path) as other:
+                other.count()
+            assert _our_locks(path) == held
+        store.add(record())
+        assert _our_locks(path) == held
+
+
+def test_a_handle_dropped_without_close_gives_its_reference_back(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "tasks.db"
+    with TaskStore(path) as kept:
+        TaskStore(path).count()  # never closed
+        gc.collect()
+        with TaskStore(path) as third:  # the next open gives the dropped one back
+            assert third._db is kept._db and kept._db.refs == 2
+
+
+def test_handles_with_different_timeouts_share_a_connection(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with TaskStore(path, timeout=5) as slow, TaskStore(path, timeout=0.25) as quick:
+        quick.count()
+        assert quick._db.busy_timeout == 0.25
+        slow.count()
+        assert slow._db.conn is not None
+        assert slow._db.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+# -- creation and refusals ---------------------------------------------------------------------
+
+
+def test_creation_leaves_only_the_store(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with TaskStore(home / "tasks.db") as s:
+        s.add(record())
+    assert sorted(p.name for p in home.iterdir()) == ["tasks.db"]
+    with open(home / "tasks.db", "rb") as f:
+        head = f.read(100)
+    assert head[:16] == b"SQLite format 3\x00"
+    assert (head[18], head[19]) == (2, 2)  # WAL, recorded in the file itself
+    assert int.from_bytes(head[68:72], "big") == 0x666C6F77
+
+
+def test_threads_creating_the_store_at_once_share_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "tasks.db"
+    barrier = threading.Barrier(8)
+    stores: list[TaskStore] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            barrier.wait()
+            stores.append(TaskStore(path))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({id(s._db) for s in stores}) == 1
+    for s in stores:
+        s.add(record())
+        s.close()
+    with TaskStore(path) as s:
+        assert s.count() == 8
+
+
+def _refused(path: Path) -> StoreError:
+    with pytest.raises(StoreError) as info:
+        TaskStore(path)
+    err = info.value
+    assert str(path) in err.message
+    assert err.suggestions
+    return err
+
+
+def test_empty_file_is_refused_not_read_as_a_store_without_tasks(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    path.touch()
+    err = _refused(path)
+    assert err.error_code == "store_empty"
+    assert any("restore it from a backup" in s for s in err.suggestions)
+    assert any(f"rm {path}" in s for s in err.suggestions)
+    # Left exactly as it was: SQLite never touched it.
+    assert path.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.db"]
+
+
+def _filled_store(path: Path, rows: int = 300) -> int:
+    with TaskStore(path) as s:
+        for i in range(rows):
+            s.add(record(message="x" * 200, minutes=i))
+    return path.stat().st_size
+
+
+@pytest.mark.parametrize("keep", [0.5, 4096, 50])
+def test_truncated_file_is_refused(tmp_path: Path, keep: float) -> None:
+    path = tmp_path / "tasks.db"
+    size = _filled_store(path)
+    cut = int(size * keep) if keep < 1 else int(keep)
+    os.truncate(path, cut)
+    err = _refused(path)
+    assert err.error_code == "store_truncated"
+    assert any("move it aside" in s and f"{path}.truncated" in s for s in err.suggestions)
+    assert path.stat().st_size == cut
+
+
+def test_file_cut_inside_a_page_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    size = _filled_store(path, rows=3)
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)  # not a whole page, whatever the header says
+    assert path.stat().st_size == size + 100
+    assert _refused(path).error_code == "store_truncated"
+
+
+def test_a_store_whose_wal_holds_the_rest_is_not_truncated(tmp_path: Path) -> None:
+    # While a connection is open, new pages live in the WAL: the file is shorter than the
+    # database, and that is no truncation. Another process's view is simulated with a raw
+    # connection that keeps the WAL from being checkpointed.
+    path = tmp_path / "tasks.db"
+    _filled_store(path, rows=1)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("PRAGMA wal_autocheckpoint = 0")
+        for i in range(200):
+            raw.execute(
+                "INSERT INTO tasks (task_id, name, provider, config, status, created_at,"
+                " updated_at) VALUES (?, 'x', 'local', ?, 'pending', ?, ?)",
+                (f"task-{i:012x}", CONFIG.model_dump_json(), "2024", "2024"),
+            )
+        assert Path(f"{path}-wal").stat().st_size > path.stat().st_size
+        with TaskStore(path) as s:
+            assert s.count() == 201
+    finally:
+        raw.close()
+
+
+def test_foreign_file_is_refused_before_sqlite_changes_it(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE notes (body TEXT)")
+    raw.close()
+    before = path.read_bytes()
+    err = _refused(path)
+    assert err.error_code == "store_foreign"
+    assert path.read_bytes() == before  # not even switched to WAL
+    # An empty SQLite database (no flow schema) is foreign too, not a store to fill in.
+    other = tmp_path / "empty.db"
+    with sqlite3.connect(other) as raw:
+        raw.execute("CREATE TABLE t (x)")
+        raw.execute("DROP TABLE t")
+    raw.close()
+    assert other.stat().st_size > 0
+    assert _refused(other).error_code == "store_foreign"
+
+
+def test_refusals_have_distinct_codes(tmp_path: Path) -> None:
+    codes = set()
+    for n, content in enumerate([b"", b"SQLite format 3\x00abc", os.urandom(4096)]):
+        path = tmp_path / f"{n}.db"
+        path.write_bytes(content)
+        codes.add(_refused(path).error_code)
+    assert codes == {"store_empty", "store_truncated", "store_corrupt"}
+
+
+# -- update(data=...) and modify ---------------------------------------------------------------
+
+
+def test_update_data_merges_keys_and_keeps_the_others(store: TaskStore) -> None:
+    rec = record(provider_data={"pid": 1, "host": "a"})
+    store.add(rec)
+    new = store.update(rec.task_id, data={"vm": 7, "host": None}, message="m")
+    assert new.provider_data == {"pid": 1, "host": None, "vm": 7}  # None is JSON null, kept
+    assert new.message == "m"
+    assert store.get(rec.task_id) == new
+    # provider_data= still replaces; data given with it merges on top of the new dict.
+    new = store.update(rec.task_id, provider_data={"x": 1}, data={"y": 2})
+    assert new.provider_data == {"x": 1, "y": 2}
+    assert store.update(rec.task_id, provider_data={}).provider_data == {}
+
+
+def test_update_with_nothing_to_change_writes_nothing(store: TaskStore) -> None:
+    rec = record()
+    store.add(rec)
+    assert store.update(rec.task_id) == rec
+    assert store.update(rec.task_id, data={}) == rec
+    assert store.get(rec.task_id).updated_at == rec.updated_at
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (["not", "a", "mapping"], TypeError),
+        ({1: "int key"}, TypeError),
+        ({"f": float("nan")}, ValueError),
+        ({"o": object()}, ValueError),
+    ],
+)
+def test_update_with_bad_data_changes_nothing(store: TaskStore, data: Any, error: type) -> None:
+    rec = record(provider_data={"pid": 1})
+    store.add(rec)
+    with pytest.raises(error):
+        store.update(rec.task_id, data=data, message="never")
+    assert store.get(rec.task_id) == rec
+
+
+def test_update_data_from_two_handles_in_threads_keeps_every_key(tmp_path: Path) -> None:
+    # The lost update the engine suffered: each writer merged into a record it read earlier.
+    path = tmp_path / "tasks.db"
+    rec = record(provider_data={"base": True})
+    with TaskStore(path) as s:
+        s.add(rec)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(who: str) -> None:
+        try:
+            with TaskStore(path) as handle:
+                barrier.wait()
+                for i in range(40):
+                    handle.update(rec.task_id, data={f"{who}{i}": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with TaskStore(path) as s:
+        data = s.get(rec.task_id).provider_data
+    assert data == {"base": True, **{f"{w}{i}": i for w in "ab" for i in range(40)}}
+
+
+def test_modify_is_compare_and_set(store: TaskStore) -> None:
+    def cancel(t: TaskRecord) -> dict[str, Any] | None:
+        return None if t.status.is_terminal else {"status": TaskStatus.CANCELLED}
+
+    running = record(status=TaskStatus.RUNNING)
+    done = record(status=TaskStatus.COMPLETED, exit_code=0)
+    store.add(running)
+    store.add(done)
+    assert store.modify(running.task_id, cancel).status is TaskStatus.CANCELLED
+    assert store.modify(done.task_id, cancel) == done  # ended: nothing written
+    assert store.get(done.task_id) == done
+    seen: list[TaskRecord] = []
+    after = store.modify(running.task_id, lambda t: seen.append(t) or {"data": {"k": 1}})
+    assert seen[0].status is TaskStatus.CANCELLED  # called with the record as stored
+    assert after.provider_data == {"k": 1} and after.updated_at > seen[0].updated_at
+
+
+def test_modify_errors_write_nothing(store: TaskStore) -> None:
+    rec = record()
+    store.add(rec)
+
+    def boom(t: TaskRecord) -> dict[str, Any]:
+        raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        store.modify(rec.task_id, boom)
+    with pytest.raises(ValueError, match="colour"):
+        store.modify(rec.task_id, lambda t: {"message": "x", "colour": "red"})
+    with pytest.raises(ValueError, match="task_id"):
+        store.modify(rec.task_id, lambda t: {"task_id": "task-000000000000"})
+    assert store.get(rec.task_id) == rec
+    called: list[TaskRecord] = []
+    with pytest.raises(TaskNotFoundError):
+        store.modify("task-ffffffffffff", lambda t: called.append(t) or {})
+    assert called == []
+    # The store is usable after each failure: every transaction was rolled back.
+    assert store.update(rec.task_id, message="ok").message == "ok"
+
+
+def test_modify_from_threads_and_handles_never_loses_an_increment(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.db"
+    rec = record(provider_data={"n": 0})
+    with TaskStore(path) as s:
+        s.add(rec)
+    errors: list[BaseException] = []
+
+    def bump() -> None:
+        try:
+            with TaskStore(path) as handle:
+                for _ in range(25):
+                    handle.modify(rec.task_id, lambda t: {"data": {"n": t.provider_data["n"] + 1}})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with TaskStore(path) as s:
+        assert s.get(rec.task_id).provider_data == {"n": 150}
