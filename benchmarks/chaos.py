@@ -533,19 +533,22 @@ SCENARIOS = [
 
 
 # -- settle and judge ---------------------------------------------------------------------------
-def settle(cloud: Cloud, flow: Any, size: Size) -> list[Any]:
+def settle(cloud: Cloud, flow: Any, size: Size) -> tuple[list[Any], list[str]]:
     """What a user does afterwards: look at the tasks a bounded number of times."""
     from flowlib.errors import FlowError
 
     tasks: list[Any] = []
+    failures: list[str] = []
     for _ in range(size.settle_rounds):
-        with contextlib.suppress(FlowError):
+        try:
             tasks = flow.list_tasks(limit=10_000)
+        except FlowError as exc:  # said in the notes: a settle that cannot read the store
+            failures.append(f"Flow.list_tasks failed: {type(exc).__name__}: {exc.message[:200]}")
         live = [m for m in cloud.machines() if m.live]
         if tasks and all(t.status.value in TERMINAL for t in tasks) and not live:
             break
         time.sleep(size.settle_pause_s)
-    return tasks
+    return tasks, list(dict.fromkeys(failures))
 
 
 def integrity(home: Path) -> str:
@@ -700,7 +703,8 @@ def run_row(scenario: Scenario, cloud_name: str, rng: random.Random, size: Size)
             flow = cloud.flow()
             try:
                 out = scenario.run(cloud, flow, rng, size)
-                tasks = settle(cloud, flow, size)
+                tasks, failures = settle(cloud, flow, size)
+                out.errors.extend(f"settle: {f}" for f in failures)
                 if cloud.emu is not None:
                     cloud.emu.faults.clear()
                 row, notes = judge(scenario, cloud, tasks, out)
