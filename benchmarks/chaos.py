@@ -247,13 +247,14 @@ class Cloud:
         return out
 
     def close(self) -> None:
-        for machine in self._local_processes():  # workloads left behind by local tasks
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(machine.machine_id), signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(machine.machine_id), signal.SIGKILL)
+        """Stop everything this row started: the emulator (and its machines' scripts), and every
+        process that carries this row's CHAOS_RUN mark (local workloads, helpers a ``flow``
+        process left running in the background)."""
         if self.emu is not None:
             self.emu.close()
+        for pid, _env in _processes_with(f"CHAOS_RUN={self.token}"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _processes_with(marker: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -699,6 +700,8 @@ def run_row(scenario: Scenario, cloud_name: str, rng: random.Random, size: Size)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flowlib-chaos-") as tmp:
         cloud = Cloud(cloud_name, Path(tmp), **scenario.settings)
+        mark = _environ(CHAOS_RUN=cloud.token)  # what this process starts is marked too
+        mark.__enter__()
         try:
             flow = cloud.flow()
             try:
@@ -711,6 +714,7 @@ def run_row(scenario: Scenario, cloud_name: str, rng: random.Random, size: Size)
             finally:
                 flow.close()
         finally:
+            mark.__exit__(None, None, None)
             cloud.close()
     row["seconds"] = round(time.monotonic() - start, 1)
     row["notes"] = notes
