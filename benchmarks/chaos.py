@@ -678,6 +678,16 @@ def judge(
     )
     for err in out.errors:
         notes.append(f"client: {err}")
+    if cloud.emu is not None:  # proof the faults were there: what the clients were answered
+        calls = list(cloud.emu.calls)
+        dropped = sum(1 for c in calls if c.dropped or c.status is None)
+        errors = sum(1 for c in calls if c.status is not None and c.status >= 500)
+        limited = sum(1 for c in calls if c.status == 429)
+        if dropped or errors or limited:
+            notes.append(
+                f"the emulator saw {len(calls)} calls: {dropped} dropped, "
+                f"{errors} answered 5xx, {limited} answered 429"
+            )
     row = {
         "scenario": scenario.name,
         "cloud": cloud.name,
