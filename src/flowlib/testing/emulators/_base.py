@@ -31,7 +31,10 @@ from ._faults import FaultPlan
 from ._server import LoopbackServer, httpx_handler
 from ._wire import ApiError, WireRequest, WireResponse
 
-__all__ = ["EmulatorBase", "MachineState", "RecordedCall"]
+__all__ = ["WORKLOAD_EXIT", "EmulatorBase", "MachineState", "RecordedCall", "billed_between"]
+
+#: where a flowlib startup script leaves the workload's exit code, relative to the machine's root
+WORKLOAD_EXIT = "var/run/flow/exit_code"
 
 _E = TypeVar("_E", bound="EmulatorBase[Any]")
 _Id = TypeVar("_Id")
@@ -53,6 +56,11 @@ class MachineState(Protocol[_Id_contra]):
 
     def script_processes(self) -> list[ScriptProcess]:
         """Every script the machines started, ended ones included (the lock is held)."""
+        ...
+
+    def billing_history(self, machine_id: _Id_contra, /) -> list[tuple[float, bool]]:
+        """When the machine started and stopped being billed: ``(at, billed from then on)``,
+        oldest first (the lock is held)."""
         ...
 
 
@@ -133,6 +141,31 @@ class EmulatorBase(Generic[_Id]):
         """What the machine's startup script printed (:attr:`script_log` under its disk)."""
         path = self.instance_root(machine_id) / self.script_log
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def workload_exit(self, machine_id: _Id) -> tuple[int, float] | None:
+        """The exit code a flowlib startup script left on the machine
+        (``var/run/flow/exit_code``) and when it was written (the file's mtime, epoch seconds:
+        comparable with the system clock); None before the workload ended."""
+        path = self.instance_root(machine_id) / WORKLOAD_EXIT
+        try:
+            written = path.stat().st_mtime
+            return int(path.read_text(encoding="utf-8").strip()), written
+        except (OSError, ValueError):
+            return None
+
+    def billed_seconds(self, machine_id: _Id, since: float | None = None) -> float:
+        """Seconds the machine has been billed so far (on the emulator's clock), only those
+        after ``since`` (epoch seconds) when given."""
+        with self.lock:
+            self.state.tick()
+            changes = self.state.billing_history(machine_id)
+        return billed_between(changes, since, self.clock.time())
+
+    def billed_after_exit(self, machine_id: _Id) -> float | None:
+        """Seconds the machine was billed after its workload ended (:meth:`workload_exit`):
+        what a release that came late cost. None while the workload has not ended."""
+        ended = self.workload_exit(machine_id)
+        return None if ended is None else self.billed_seconds(machine_id, since=ended[1])
 
     def wait_for_scripts(self, timeout: float = 10.0) -> bool:
         """Wait (real time, at most ``timeout``) until no machine's script runs; then tick."""
@@ -297,6 +330,16 @@ class EmulatorBase(Generic[_Id]):
                 at=self.clock.time(),
             )
         )
+
+
+def billed_between(changes: list[tuple[float, bool]], since: float | None, now: float) -> float:
+    """Billed seconds in ``[since, now]`` from ``(at, billed from then on)`` changes."""
+    total, start = 0.0, None
+    for at, billed in [*changes, (now, False)]:
+        if start is not None:
+            total += max(0.0, min(at, now) - max(start, since if since is not None else start))
+        start = at if billed else None
+    return total
 
 
 def _json_or_none(body: bytes) -> Any:

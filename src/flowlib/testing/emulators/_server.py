@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +27,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: EmulatorApp) -> None:
         super().__init__(address, _Handler)
         self.app = app
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a timeout, a reset) is no emulator bug:
+        stay quiet about it; anything else is printed as the stdlib does."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

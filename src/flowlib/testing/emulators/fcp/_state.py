@@ -21,6 +21,7 @@ from .._clock import EmulatorClock
 from .._wire import ApiError
 from ._entities import (
     ENDED,
+    OCCUPYING,
     ApiKey,
     Auction,
     Bid,
@@ -500,6 +501,10 @@ class FcpState:
 
     def script_processes(self) -> list[ScriptProcess]:
         return [i.process for i in self.instances.values() if i.process is not None]
+
+    def billing_history(self, fid: str) -> list[tuple[float, bool]]:
+        """When the instance was billed: from allocation while it holds capacity."""
+        return [(at, status in OCCUPYING) for at, status in self.instance(fid).history]
 
     def sandbox_root(self, fid: str) -> Path:
         if self.sandbox is None:

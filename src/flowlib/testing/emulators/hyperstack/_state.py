@@ -464,6 +464,10 @@ class HyperstackState:
     def script_processes(self) -> list[ScriptProcess]:
         return [p for vm in self.vms.values() for p in vm.processes]
 
+    def billing_history(self, vm_id: int) -> list[tuple[float, bool]]:
+        """When the VM was billed: in the statuses that hold its GPUs (not while deleting)."""
+        return [(at, status in BILLED) for at, status in self.vms[vm_id].history]
+
     def sandbox_root(self, vm_id: int) -> Path:
         if self.sandbox is None:
             raise ValueError("this emulator does not boot VMs (boot=False)")
