@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from flowlib.cli._usage import Parser, UsageError, unknown_words_error
+from flowlib.cli._usage import Parser, UsageError, closest, unknown_words_error
 
 __all__ = ["build_parser", "parse_args"]
 
@@ -643,12 +643,32 @@ def _parse(
 ) -> argparse.Namespace:
     """``parser.parse_args``, but words no option took are blamed on the (sub)command they were
     given to: ``flow status --limt 5`` shows flow status's usage and suggests --limit."""
-    args, extra = parser.parse_known_args(words, namespace)
+    try:
+        args, extra = parser.parse_known_args(words, namespace)
+    except UsageError as exc:
+        raise _blame_typo(exc, [parser, *commands.values()], words) from None
     if extra:
         name = getattr(args, "command", None) or ""
         chosen = commands.get(f"{name} {getattr(args, f'{name}_command', '')}")
         raise unknown_words_error(chosen or commands.get(name, parser), extra)
     return args
+
+
+def _blame_typo(
+    exc: UsageError, parsers: list[argparse.ArgumentParser], words: list[str]
+) -> UsageError:
+    """``flow volume create --sise 3`` fails as "required: --size" before argparse looks at
+    the unknown words: a close typo among them is the better answer."""
+    failed = next((p for p in parsers if p.prog == exc.prog), None)
+    if failed is None or not exc.message.startswith("the following arguments are required"):
+        return exc
+    known = {o for a in failed._actions for o in a.option_strings}
+    typos = [w.split("=", 1)[0] for w in words if w.startswith("--")]
+    for typo in (t for t in typos if t not in known):
+        if close := closest(typo, sorted(o for o in known if o.startswith("--"))):
+            exc.message = f"unknown option {typo}; did you mean {close}? ({exc.message})"
+            break
+    return exc
 
 
 def _parse_args(words: list[str]) -> argparse.Namespace:
