@@ -10,8 +10,6 @@ text (stderr) or, under ``--json``, as a JSON object on stdout shaped like a ``F
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
@@ -45,6 +43,8 @@ class UsageError(Exception):
 
     def print(self, *, as_json: bool = False) -> None:
         if as_json:
+            import json  # only on the error path, as difflib below: --help stays quick
+
             print(json.dumps(self.to_dict(), indent=2))
             return
         print(self.usage, file=sys.stderr)
@@ -55,6 +55,8 @@ class UsageError(Exception):
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate ``word`` is most likely a typo of, if any is close enough."""
+    import difflib
+
     found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return found[0] if found else None
 
