@@ -23,9 +23,6 @@ from flowlib.errors import AuthenticationError, FlowError
 
 __all__ = ["Check", "cmd_doctor", "run_checks"]
 
-# Providers that rent machines reached over SSH (flow ssh, flow tunnel, code copied after boot).
-_SSH_PROVIDERS = frozenset({"fcp", "hyperstack"})
-
 
 @dataclass
 class Check:
@@ -83,16 +80,18 @@ def run_checks(*, home: str | None = None, timeout: float = 3.0) -> list[Check]:
         checks.append(Check("plugins", "warn", f"{plugin} failed to load: {why}"))
 
     wanted = [n for n in dict.fromkeys([config.provider, *config.providers]) if n in names]
+    over_ssh: list[str] = []  # the providers whose machines flow reaches with ssh
     for name in wanted:
-        checks.extend(_provider_checks(config, name, timeout))
-    checks.extend(_tool_checks(wanted, config))
+        checks.extend(_provider_checks(config, name, timeout, over_ssh))
+    checks.extend(_tool_checks(wanted, over_ssh, config))
     return checks
 
 
-def _provider_checks(config: Any, name: str, timeout: float) -> list[Check]:
+def _provider_checks(config: Any, name: str, timeout: float, over_ssh: list[str]) -> list[Check]:
     """Credentials, then one read-only call (its volumes), in a thread given ``timeout``
     seconds (a daemon thread: a provider still retrying does not keep flow from exiting)."""
     from flowlib.providers import get_registry
+    from flowlib.providers.base import Feature
 
     settings = config.provider_settings(name)
     has_key = "api_key" in settings
@@ -101,6 +100,8 @@ def _provider_checks(config: Any, name: str, timeout: float) -> list[Check]:
     def probe() -> None:
         try:
             provider = get_registry().create(name, config)
+            if provider.capabilities.supports(Feature.SSH):
+                over_ssh.append(name)
             lister = getattr(provider, "list_volumes", None)
             outcome["answered"] = lister is not None and (lister() or True)
         except FlowError as exc:
@@ -139,9 +140,9 @@ def _provider_checks(config: Any, name: str, timeout: float) -> list[Check]:
     return checks
 
 
-def _tool_checks(providers: list[str], config: Any) -> list[Check]:
+def _tool_checks(providers: list[str], over_ssh: list[str], config: Any) -> list[Check]:
     checks = []
-    if _SSH_PROVIDERS.intersection(providers):
+    if over_ssh:
         if shutil.which("ssh"):
             checks.append(Check("ssh", "ok", f"{shutil.which('ssh')} (flow ssh, flow tunnel)"))
         else:
@@ -149,7 +150,8 @@ def _tool_checks(providers: list[str], config: Any) -> list[Check]:
                 Check(
                     "ssh",
                     "warn",
-                    "no ssh client on PATH: flow ssh and flow tunnel cannot reach cloud machines",
+                    f"no ssh client on PATH: flow ssh and flow tunnel cannot reach "
+                    f"{', '.join(over_ssh)} machines",
                     ["install OpenSSH's client (apt install openssh-client)"],
                 )
             )
