@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,11 @@ def test_zsh_and_fish_scripts_name_every_command(shell: str) -> None:
 def test_the_command_prints_the_script(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["completion", "bash"]) == 0
     assert "_shtab_flow" in capsys.readouterr().out
+
+
+def test_without_shtab_the_error_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "shtab", None)  # an install that lacks it
+    assert main(["completion", "bash"]) == 3
+    assert "needs the shtab package" in capsys.readouterr().err
