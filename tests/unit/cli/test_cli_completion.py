@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -59,3 +60,30 @@ def test_without_shtab_the_error_names_the_package(
     monkeypatch.setitem(sys.modules, "shtab", None)  # an install that lacks it
     assert main(["completion", "bash"]) == 3
     assert "needs the shtab package" in capsys.readouterr().err
+
+
+def test_task_arguments_complete_to_task_ids_and_names(tmp_path: Path) -> None:
+    from flowlib.flow import Flow
+    from flowlib.models import TaskConfig
+
+    home = tmp_path / "flowhome"
+    with Flow(home=home) as flow:
+        task_id = flow.run(TaskConfig(name="trainer", shell="true", upload_code=False)).task_id
+    script = tmp_path / "flow.bash"
+    script.write_text(completion_script("bash"))
+    probe = (
+        f"source {script}\n"
+        'COMP_WORDS=(flow logs tra); COMP_CWORD=2; _shtab_flow; echo "${COMPREPLY[@]}"\n'
+        f"COMP_WORDS=(flow wait {task_id[:7]}); COMP_CWORD=2; _shtab_flow; "
+        'echo "${COMPREPLY[@]}"\n'
+    )
+    env = {
+        **os.environ,
+        "FLOW_HOME": str(home),
+        "HOME": str(tmp_path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    lines = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
+    ).stdout.splitlines()
+    assert lines == ["trainer", task_id]
