@@ -263,3 +263,27 @@ def test_init_then_the_example_runs(flow: Flow) -> None:
     result = flow("run", "flow.yaml", "--wait")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from hello" in flow("logs", "hello").stdout
+
+
+def test_watch_on_a_pipe_prints_a_table_per_change_and_ends_with_the_task(flow: Flow) -> None:
+    flow.submit("--name", "short", "--no-upload", "sleep 1")
+    result = flow("status", "--watch", "--interval", "0.2", "--until-done", timeout=60)
+    assert result.returncode == 0, result.stderr
+    views = result.stdout.split("-- ")[1:]
+    assert 2 <= len(views) <= 3  # running (maybe pending first), then completed: not one a look
+    assert "running" in result.stdout and "completed" in views[-1]
+    assert "\x1b[" not in result.stdout
+
+
+def test_wait_and_logs_follow_exit_with_the_tasks_code(flow: Flow) -> None:
+    task_id = flow.submit("--no-upload", "echo out; sleep 0.3; exit 6")
+    waited = flow("wait", task_id)
+    assert waited.returncode == 6 and f"{task_id}" in waited.stdout
+    followed = flow("logs", task_id, "-f")
+    assert (followed.returncode, followed.stdout) == (6, "out\n")
+
+
+def test_a_usage_error_under_json_is_json(flow: Flow) -> None:
+    result = flow("status", "--json", "--limt", "5")
+    assert result.returncode == 2 and result.stderr == ""
+    assert json.loads(result.stdout)["message"] == "unknown option --limt; did you mean --limit?"

@@ -231,10 +231,18 @@ def _parse_words(body: str, raw: str) -> tuple[str, int | None, str | None, int 
         if found.model[0].isdigit() and rest is not None:  # '8 h100'
             fix = [_spell(rest, _clamp(int(found.model[0])), memory, link)]
         known = sorted(set(GPU_ALIASES.values()))
-        hint = _did_you_mean(fix) if fix else f"; known GPU models: {', '.join(known)}"
+        # One message with the best guess; the other close ones and where to look as hints.
+        hint = _did_you_mean(fix[:1]) if fix else f"; known GPU models: {', '.join(known)}"
+        where = (
+            _quote(raw) if spelled == raw.strip().lower() else f"{_quote(spelled)} in {_quote(raw)}"
+        )
+        tips = [f"also close: {', '.join(fix[1:])}"] if fix[1:] else []
+        tips.append("`flow catalog` lists every instance type you can ask for")
+        raise ValidationError(f"{where} is not a GPU model flowlib knows" + hint, suggestions=tips)
+        look = "`flow catalog` lists every instance type you can ask for"
         raise ValidationError(
-            f"{_quote(raw)}: {_quote(spelled)} is not a GPU model flowlib knows" + hint,
-            suggestions=fix or known,
+            f"{where} is not a GPU model flowlib knows" + hint,
+            suggestions=[*fix[:1], look] if fix else [*known, look],
         )
     if memory is not None and not 1 <= memory <= MAX_GPU_MEMORY_GB:
         fix = [_spell(gpu, count, None, link)]

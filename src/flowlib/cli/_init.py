@@ -31,7 +31,8 @@ max_run_time_hours: 0.5
 def cmd_init(args: argparse.Namespace) -> int:
     path = project_config_path() if args.local else user_config_path()
     settings = _existing(path)
-    interactive = sys.stdin.isatty()
+    as_json = getattr(args, "json", False)
+    interactive = sys.stdin.isatty() and not as_json  # --json: for scripts, never a prompt
 
     provider = args.provider or (
         _ask("provider", settings.get("provider") or "local") if interactive else None
@@ -46,33 +47,46 @@ def cmd_init(args: argparse.Namespace) -> int:
         if value is not None:
             settings[key] = value
 
-    key_note = ""
+    key_note, key_state = "", None
     api_key = _api_key(args, provider, interactive)
     if api_key:
         section = dict(settings.get("providers", {}).get(provider) or {})
         section["api_key"] = api_key
         settings.setdefault("providers", {})[provider] = section
-        key_note = ", API key stored"
+        key_note, key_state = ", API key stored", "stored"
     elif (settings.get("providers", {}).get(provider) or {}).get("api_key") or settings.get(
         "api_key"
     ):
-        key_note = ", existing API key kept"
+        key_note, key_state = ", existing API key kept", "kept"
 
     write_config(path, settings)
+    example = Path("flow.yaml")
+    wrote_example = not args.no_example and not example.exists()
+    if wrote_example:
+        example.write_text(EXAMPLE_TASK, encoding="utf-8")
+    run_next = f"flow run {example} --wait" if example.exists() else 'flow run "echo hello" --wait'
+    if as_json:
+        from flowlib.cli._output import print_json
+
+        print_json(
+            {
+                "config": str(path),
+                "provider": provider,
+                "api_key": key_state,  # "stored", "kept" or null; the key itself never
+                "example": str(example.absolute()) if wrote_example else None,
+                "next": run_next,
+            }
+        )
+        return 0
     print(f"wrote {path} (provider: {provider}{key_note}; readable by you only)")
     if args.local and api_key:
         print("  hint: .flow/config.yaml now holds a secret: add .flow/ to .gitignore")
-
-    example = Path("flow.yaml")
-    if not args.no_example and not example.exists():
-        example.write_text(EXAMPLE_TASK, encoding="utf-8")
+    if wrote_example:
         print(f"wrote {example.absolute()} (an example task)")
-    if example.exists():
-        print(f"next: flow run {example} --wait")
-    else:
-        print('next: flow run "echo hello" --wait')
+    print(f"next: {run_next}")
     if provider != "local":
         print("      flow catalog          # what you can rent, cheapest first")
+    print("      flow doctor           # check the setup")
     return 0
 
 

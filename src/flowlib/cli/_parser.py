@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from flowlib.cli._usage import Parser, UsageError, closest, unknown_words_error
+
 __all__ = ["build_parser", "parse_args"]
 
 _EPILOG = """\
@@ -22,9 +24,11 @@ examples:
   flow status                             recent tasks
   flow logs TASK -f                       stream a task's output
   flow cancel TASK                        stop it
+  flow wait TASK                          wait for it to end, exit with its exit code
   flow ssh TASK -- nvidia-smi             run a command on the task's machine
   flow tunnel TASK 8888                   reach its port 8888 (Jupyter) from here
   flow run --on my-a6000 python train.py  run on a persistent instance (hibernates when idle)
+  flow doctor                             check the config, credentials and providers
 
 TASK is a task id, a unique id prefix or a task name.
 Exit codes: see docs/cli.md (2 usage/validation, 3 config, 5 not found, ...; with --wait or
@@ -46,6 +50,33 @@ examples:
   flow run train.sbatch --dry-run         how each #SBATCH directive is read"""
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+_WAIT_EPILOG = """\
+Exit status: 0 when the task completed; its exit code when it failed (124: stopped by its time
+limit, 128+N: killed by signal N; 1 when it failed without one); 130 when it was cancelled;
+8 when --timeout ran out (the task keeps running). Ctrl-C stops waiting, not the task.
+
+examples:
+  flow wait train && echo "train finished"
+  flow wait train --timeout 3600 --json"""
+
+_DOCTOR_EPILOG = """\
+One line per check, ok / warn / fail, with a hint for each that is not ok; exit 0 unless a
+check fails (then 1). Secrets are never printed, only whether they are set.
+
+examples:
+  flow doctor
+  flow doctor --json --timeout 1"""
+
+_COMPLETION_EPILOG = """\
+examples:
+  flow completion bash > ~/.local/share/bash-completion/completions/flow
+  flow completion zsh > "${fpath[1]}/_flow"
+  flow completion fish > ~/.config/fish/completions/flow.fish
+  eval "$(flow completion bash)"          this shell only"""
+
+
 def _version() -> str:
     from flowlib import __version__
 
@@ -59,6 +90,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
     return value
 
 
@@ -223,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     # Options every subcommand also accepts after its name (`flow status --home X`). SUPPRESS
     # keeps a value given before the subcommand when it is not repeated after it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--home",
         metavar="PATH",
@@ -237,7 +278,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         help="print what flow did as a tree of OpenTelemetry spans on stderr (FLOW_TRACE=console)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="flow",
         description="Describe a GPU job once, run it anywhere: this machine or rented GPUs.",
         epilog=_EPILOG,
@@ -296,6 +337,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         help="write ./.flow/config.yaml (this project) instead of ~/.flow/config.yaml",
     )
     p.add_argument("--no-example", action="store_true", help="do not write an example flow.yaml")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
     p = command(
         "run",
@@ -308,7 +350,10 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     # failing as an ambiguous abbreviation of --name / --no-upload.
     p.allow_abbrev = False
     _add_run_options(p)
-    p.add_argument("target", metavar="TARGET", help="a task file, a command line, or a program")
+    # Optional to argparse so that `flow run` alone explains what it takes (parse_args).
+    p.add_argument(
+        "target", metavar="TARGET", nargs="?", help="a task file, a command line, or a program"
+    )
     p.add_argument(
         "args",
         metavar="ARGS",
@@ -337,6 +382,27 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     p.add_argument("--provider", metavar="NAME", help="only tasks of this provider")
     p.add_argument("--json", action="store_true", help="print JSON")
+    watch = p.add_argument_group("watching (--watch)")
+    watch.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="keep showing it until Ctrl-C: redrawn on a terminal; on a pipe a new table "
+        "only when something changed",
+    )
+    watch.add_argument(
+        "--interval",
+        metavar="S",
+        type=_positive_float,
+        default=2.0,
+        help="seconds between looks (default 2)",
+    )
+    watch.add_argument("--count", metavar="N", type=_positive_int, help="stop after N looks")
+    watch.add_argument(
+        "--until-done",
+        action="store_true",
+        help="stop once every task shown has ended",
+    )
 
     p = command("logs", "flowlib.cli._tasks:cmd_logs", "print a task's output")
     p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
@@ -351,6 +417,21 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         action="store_true",
         help='also show the metric and checkpoint lines ({"__flow__": ...}), hidden by default',
     )
+    p.add_argument(
+        "--json", action="store_true", help="print JSON (with -f: one JSON object per line)"
+    )
+
+    p = command(
+        "wait",
+        "flowlib.cli._watch:cmd_wait",
+        "wait for a task to end and exit with its exit code",
+        epilog=_WAIT_EPILOG,
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument(
+        "--timeout", metavar="S", type=_positive_float, help="give up after S seconds (exit 8)"
+    )
+    p.add_argument("--json", action="store_true", help="print the ended task as JSON")
 
     p = command(
         "metrics",
@@ -463,13 +544,17 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         "create, list and delete persistent volumes (docs/data.md)",
     )
     volume = _add_actions(p, "volume")
-    v = volume.add_parser("create", help="create a volume", parents=[common])
+    v = commands["volume create"] = volume.add_parser(
+        "create", help="create a volume", parents=[common]
+    )
     v.add_argument("name", metavar="NAME", nargs="?", help="a name to find it by")
     v.add_argument("--size", metavar="GB", type=_positive_int, required=True, help="its size in GB")
     v.add_argument("--json", action="store_true", help="print JSON")
-    v = volume.add_parser("list", help="list the volumes", parents=[common])
+    v = commands["volume list"] = volume.add_parser(
+        "list", help="list the volumes", parents=[common]
+    )
     v.add_argument("--json", action="store_true", help="print JSON")
-    v = volume.add_parser(
+    v = commands["volume delete"] = volume.add_parser(
         "delete", help="delete volumes (refused while a task uses one)", parents=[common]
     )
     v.add_argument("volumes", metavar="VOLUME", nargs="+", help="volume ids or names")
@@ -495,7 +580,9 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         ("hibernate", "put it to sleep now, per its idle policy"),
         ("delete", "delete its VM and disk; its unfinished tasks are cancelled"),
     ):
-        i = instance.add_parser(action, help=text, description=text, parents=[common])
+        i = commands[f"instance {action}"] = instance.add_parser(
+            action, help=text, description=text, parents=[common]
+        )
         i.add_argument(
             "name", metavar="NAME", nargs="?" if action == "list" else None, help="the instance"
         )
@@ -503,6 +590,29 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
             "--provider", metavar="NAME", default=argparse.SUPPRESS, help="whose instances"
         )
         i.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(
+        "doctor",
+        "flowlib.cli._doctor:cmd_doctor",
+        "check the setup: config, providers, credentials, reachability",
+        epilog=_DOCTOR_EPILOG,
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_float,
+        default=3.0,
+        help="how long to try to reach each provider (default 3)",
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    p = command(
+        "completion",
+        "flowlib.cli._completion:cmd_completion",
+        "print a shell completion script for flow: bash, zsh or fish",
+        epilog=_COMPLETION_EPILOG,
+    )
+    p.add_argument("shell", metavar="SHELL", choices=SHELLS, help="bash, zsh or fish")
 
     return parser, commands
 
@@ -517,31 +627,92 @@ def _takes_no_arguments(target: str) -> bool:
     return looks_like_sbatch(target)
 
 
+_RUN_NEEDS = "flow run needs a TARGET: a command, a task file, an sbatch script or app.py::fn"
+_RUN_EXAMPLES = (
+    "a command:        flow run --wait python train.py --epochs 3",
+    "a task file:      flow run job.yaml --wait   (flow init writes an example, flow.yaml)",
+    "an sbatch script: flow run train.sbatch --dry-run",
+    "a function:       flow run app.py::train --steps 100   (docs/functions.md)",
+)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse ``argv`` (default ``sys.argv[1:]``). argparse exits (SystemExit) on --help,
-    --version and usage errors, as always."""
+    """Parse ``argv`` (default ``sys.argv[1:]``). SystemExit on --help and --version (0) and on
+    usage errors (2), as argparse does; a usage error is printed first (_usage.UsageError), as
+    JSON on stdout when the words hold ``--json``."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _parse_args(words)
+    except UsageError as exc:
+        exc.print(as_json="--json" in (words[: words.index("--")] if "--" in words else words))
+        raise SystemExit(exc.exit_code) from None
+
+
+def _parse(
+    parser: argparse.ArgumentParser,
+    commands: dict[str, argparse.ArgumentParser],
+    words: list[str],
+    namespace: argparse.Namespace | None = None,
+) -> argparse.Namespace:
+    """``parser.parse_args``, but words no option took are blamed on the (sub)command they were
+    given to: ``flow status --limt 5`` shows flow status's usage and suggests --limit."""
+    try:
+        args, extra = parser.parse_known_args(words, namespace)
+    except UsageError as exc:
+        raise _blame_typo(exc, [parser, *commands.values()], words) from None
+    if extra:
+        name = getattr(args, "command", None) or ""
+        chosen = commands.get(f"{name} {getattr(args, f'{name}_command', '')}")
+        raise unknown_words_error(chosen or commands.get(name, parser), extra)
+    return args
+
+
+def _blame_typo(
+    exc: UsageError, parsers: list[argparse.ArgumentParser], words: list[str]
+) -> UsageError:
+    """``flow volume create --sise 3`` fails as "required: --size" before argparse looks at
+    the unknown words: a close typo among them is the better answer."""
+    failed = next((p for p in parsers if p.prog == exc.prog), None)
+    if failed is None or not exc.message.startswith("the following arguments are required"):
+        return exc
+    known = {o for a in failed._actions for o in a.option_strings}
+    typos = [w.split("=", 1)[0] for w in words if w.startswith("--")]
+    for typo in (t for t in typos if t not in known):
+        if close := closest(typo, sorted(o for o in known if o.startswith("--"))):
+            exc.message = f"unknown option {typo}; did you mean {close}? ({exc.message})"
+            break
+    return exc
+
+
+def _parse_args(words: list[str]) -> argparse.Namespace:
     parser, commands = _build()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = _parse(parser, commands, words)
     if args.command is None:
         parser.print_help(sys.stderr)
         parser.exit(2)
+    if args.command == "run" and args.target is None:
+        run = commands["run"]
+        raise UsageError(
+            _RUN_NEEDS, prog=run.prog, usage=run.format_usage(), suggestions=_RUN_EXAMPLES
+        )
     if args.command == "run" and args.args and _takes_no_arguments(args.target):
         _parse_trailing_run_options(args, commands["run"])
     if args.command == "ssh":
-        args = _parse_ssh(parser, commands["ssh"], list(sys.argv[1:] if argv is None else argv))
+        args = _parse_ssh(parser, commands, words)
     if args.home is not None:  # task directories must not depend on where flow was started
         args.home = os.path.abspath(os.path.expanduser(args.home))
     return args
 
 
 def _parse_ssh(
-    parser: argparse.ArgumentParser, ssh: argparse.ArgumentParser, argv: list[str]
+    parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser], argv: list[str]
 ) -> argparse.Namespace:
     """``flow ssh TASK [--node 1] [--] ls -la``: flow's options end at the first ``--`` or at the
     first word that is not one of them; the rest is the remote command, kept as written (a
     ``--`` inside the command stays in it)."""
     cut = argv.index("--") if "--" in argv else len(argv)
-    args = parser.parse_args(argv[:cut])
+    ssh = commands["ssh"]
+    args = _parse(parser, commands, argv[:cut])
     words, after = list(args.remote_command), argv[cut + 1 :]
     takes_value = {opt for a in ssh._actions if a.nargs != 0 for opt in a.option_strings}
     options: list[str] = []
@@ -550,7 +721,7 @@ def _parse_ssh(
         if options[-1] in takes_value and words:
             options.append(words.pop(0))
     if options:
-        ssh.parse_args([*options, args.task], namespace=args)
+        _parse(ssh, commands, [*options, args.task], namespace=args)
     if cut == len(argv):
         args.remote_command = words
     else:
@@ -568,11 +739,11 @@ def _parse_trailing_run_options(args: argparse.Namespace, run: argparse.Argument
             f"got {first!r} after a quoted command line: put the command's arguments "
             "inside the quotes, and flow's options before or after them"
         )
-    tail = argparse.ArgumentParser(prog=run.prog, usage=run.usage, add_help=False)
+    tail = Parser(prog=run.prog, usage=run.usage, add_help=False)
     _add_run_options(tail)
     tail.add_argument("-h", "--help", action="store_true", dest="tail_help")
     words, args.args = list(args.args), []
-    tail.parse_args(words, namespace=args)
+    _parse(tail, {}, words, namespace=args)
     if args.tail_help:
         run.print_help()
         run.exit(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from flowlib.cli._output import (
     ago,
@@ -19,7 +20,15 @@ from flowlib.errors import FlowError, ValidationError
 from flowlib.flow import Flow
 from flowlib.models import Task, TaskStatus
 
-__all__ = ["cmd_cancel", "cmd_logs", "cmd_status", "parse_statuses"]
+__all__ = [
+    "cmd_cancel",
+    "cmd_logs",
+    "cmd_status",
+    "list_tasks",
+    "parse_statuses",
+    "task_details",
+    "task_table",
+]
 
 
 def parse_statuses(values: list[str] | None) -> list[TaskStatus] | None:
@@ -39,39 +48,50 @@ def parse_statuses(values: list[str] | None) -> list[TaskStatus] | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if getattr(args, "watch", False):
+        from flowlib.cli._watch import watch_status
+
+        return watch_status(args)
     with Flow(home=args.home) as flow:
         if args.task:
             task = flow.get_task(args.task)
             if args.json:
                 print_json(task_view(task))
             else:
-                _print_details(task)
+                print(task_details(task))
             return 0
-        statuses = parse_statuses(args.status)
-        limit = sys.maxsize if args.all else args.limit
-        tasks = flow.list_tasks(status=statuses, limit=limit, provider=args.provider)
+        tasks = list_tasks(flow, args)
         instances = [] if args.json else _instances(flow, tasks)
     if args.json:
         print_json([task_view(t) for t in tasks])
         return 0
+    print(task_table(tasks, args, instances))
+    return 0
+
+
+def list_tasks(flow: Flow, args: argparse.Namespace) -> list[Task]:
+    """The tasks ``flow status`` lists for ``args`` (--status, --provider, --limit, --all)."""
+    limit = sys.maxsize if args.all else args.limit
+    return flow.list_tasks(status=parse_statuses(args.status), limit=limit, provider=args.provider)
+
+
+def task_table(tasks: list[Task], args: argparse.Namespace, instances: Sequence[str] = ()) -> str:
+    """``flow status``'s table of ``tasks`` (with the lines about persistent instances)."""
     if not tasks:
-        if statuses or args.provider:
-            print("no tasks match")
-        else:
-            print('no tasks yet; try: flow run "echo hello" --wait')
-        return 0
+        if args.status or args.provider:
+            return "no tasks match"
+        return 'no tasks yet; try: flow run "echo hello" --wait'
     rows = [
         [t.task_id, t.name, t.status.value, t.provider, ago(t.created_at), _outcome(t)]
         for t in tasks
     ]
-    print(table(["ID", "NAME", "STATUS", "PROVIDER", "CREATED", "EXIT / MESSAGE"], rows))
+    lines = [table(["ID", "NAME", "STATUS", "PROVIDER", "CREATED", "EXIT / MESSAGE"], rows)]
     if not args.all and len(tasks) == args.limit:
-        print(f"(the {args.limit} newest; --all or --limit N shows more)")
+        lines.append(f"(the {args.limit} newest; --all or --limit N shows more)")
     if instances:
-        print("\npersistent instances (flow instance list):")
-        for line in instances:
-            print(f"  {line}")
-    return 0
+        lines.append("\npersistent instances (flow instance list):")
+        lines.extend(f"  {line}" for line in instances)
+    return "\n".join(lines)
 
 
 def _instances(flow: Flow, tasks: list[Task]) -> list[str]:
@@ -105,7 +125,8 @@ def _outcome(task: Task) -> str:
     return " ".join(parts) or "-"
 
 
-def _print_details(task: Task) -> None:
+def task_details(task: Task) -> str:
+    """``flow status TASK``: one task in detail, and what to run next."""
     config = task.config
     status = task.status.value
     if task.exit_code is not None:
@@ -135,23 +156,26 @@ def _print_details(task: Task) -> None:
         lines.append(("ended", timestamp(task.completed_at) + ran))
     if task.created_by:
         lines.append(("created by", task.created_by))
-    print(f"{task.task_id} ({task.name})")
     width = max(len(k) for k, _ in lines) + 1
-    for key, value in lines:
-        print(f"  {(key + ':').ljust(width)} {value}")
-    print()
+    out = [f"{task.task_id} ({task.name})"]
+    out.extend(f"  {(key + ':').ljust(width)} {value}" for key, value in lines)
+    out.append("")
     if task.is_terminal:
         from flowlib.cli._resume import resume_hint
 
-        print(f"  flow logs {task.task_id}      # its output")
+        out.append(f"  flow logs {task.task_id}      # its output")
         if hint := resume_hint(task):
-            print(f"  {hint}")
+            out.append(f"  {hint}")
     else:
-        print(f"  flow logs {task.task_id} -f   # follow its output")
-        print(f"  flow cancel {task.task_id}    # stop it")
+        out.append(f"  flow logs {task.task_id} -f   # follow its output")
+        out.append(f"  flow wait {task.task_id}      # wait for it to end")
+        out.append(f"  flow cancel {task.task_id}    # stop it")
+    return "\n".join(out)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    """A task's output; with ``-f`` until it ends, then the task's own exit status (as
+    ``flow run -f``). ``--json``: one object, or with ``-f`` one object per line (NDJSON)."""
     with Flow(home=args.home) as flow:
         if args.follow:
             if args.tail is not None:
@@ -159,20 +183,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
                     "--tail cannot be combined with --follow yet: -f prints the whole log",
                     suggestions=[f"flow logs {args.task} --tail {args.tail}, then -f"],
                 )
-            task = flow.get_task(args.task)
-            try:
-                for line in flow.follow_logs(task.task_id, include_metrics=args.metrics):
-                    print(line, flush=True)
-            except KeyboardInterrupt:
-                print(
-                    f"\nstopped following; task {task.task_id} ({task.name}) keeps running. "
-                    f"Cancel it with: flow cancel {task.task_id}",
-                    file=sys.stderr,
-                )
-                return 130
-            return 0
+            return _follow(flow, flow.get_task(args.task), args)
         text = flow.logs(args.task, tail=args.tail, include_metrics=args.metrics)
-        if text:
+        if args.json:
+            task = flow.get_task(args.task)
+            print_json({**_ref(task), "lines": text.splitlines()})
+        elif text:
             print(text)
         elif args.tail != 0:
             task = flow.get_task(args.task)
@@ -181,6 +197,39 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return 0
+
+
+def _ref(task: Task) -> dict[str, object]:
+    return {"task_id": task.task_id, "name": task.name, "status": task.status.value}
+
+
+def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
+    import json
+
+    from flowlib.cli._output import exit_status
+    from flowlib.cli._run import _end_line
+
+    try:
+        for line in flow.follow_logs(task.task_id, include_metrics=args.metrics):
+            if args.json:
+                record = {"type": "line", "task_id": task.task_id, "line": line}
+                print(json.dumps(record), flush=True)
+            else:
+                print(line, flush=True)
+        task = flow.wait(task.task_id)
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped following; task {task.task_id} ({task.name}) keeps running. "
+            f"Cancel it with: flow cancel {task.task_id}",
+            file=sys.stderr,
+        )
+        return 130
+    if args.json:
+        end = {"type": "end", **_ref(task), "exit_code": task.exit_code, "message": task.message}
+        print(json.dumps(end), flush=True)
+    else:
+        print(_end_line(task), file=sys.stderr)
+    return exit_status(task)
 
 
 def _array_ref(flow: Flow, ref: str) -> str:

@@ -62,3 +62,11 @@ def test_nothing_matches(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_bad_filter_is_a_validation_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "--gpu", "zz999"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_no_two_table_lines_are_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    # An instance type offered in two regions is two offers: the REGION column tells them apart.
+    assert main(["catalog"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "REGION" in lines[0]
+    assert len(lines) == len(set(lines))

@@ -34,7 +34,11 @@ assert not heavy, heavy
 HELPS = [
     ["--help"],
     ["--version"],
-    *([c, "--help"] for c in ("init", "run", "status", "logs", "cancel", "catalog")),
+    *(
+        [c, "--help"]
+        for c in ("init", "run", "status", "logs", "cancel", "catalog", "wait", "doctor")
+    ),
+    ["completion", "--help"],
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import stat
 from pathlib import Path
 
@@ -96,3 +97,17 @@ def test_prompts_on_a_terminal(home: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr("sys.stdin", Terminal("local\n"))
     assert main(["init", "--no-example"]) == 0
     assert yaml.safe_load((home / ".flow" / "config.yaml").read_text()) == {"provider": "local"}
+
+
+def test_with_json_it_says_what_it_wrote_and_never_the_key(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_KEY", "fkey_sekrit")
+    assert main(["init", "--json", "--provider", "fcp", "--api-key-env", "MY_KEY"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["config"] == str(home / ".flow" / "config.yaml")
+    assert (data["provider"], data["api_key"]) == ("fcp", "stored")
+    assert data["example"] == str(Path("flow.yaml").absolute())
+    assert data["next"] == "flow run flow.yaml --wait"
+    assert "sekrit" not in out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-__all__ = ["OPTIONS", "SHORT_OPTIONS", "Arg", "OptionSpec", "lookup_long"]
+__all__ = ["OPTIONS", "SHORT_OPTIONS", "Arg", "OptionSpec", "UnknownOptionError", "lookup_long"]
 
 
 class Arg(Enum):
@@ -160,4 +160,16 @@ def lookup_long(name: str) -> OptionSpec:
     if matches:
         names = ", ".join(f"--{m.name}" for m in matches)
         raise KeyError(f"option '--{name}' is ambiguous: {names}")
-    raise KeyError(f"unrecognized option '--{name}'")
+    import difflib  # only on the error path
+
+    close = difflib.get_close_matches(name, list(OPTIONS), n=1, cutoff=0.6)
+    raise UnknownOptionError(name, close[0] if close else None)
+
+
+class UnknownOptionError(KeyError):
+    """A long option sbatch does not have; ``close`` is the option probably meant (or None)."""
+
+    def __init__(self, name: str, close: str | None) -> None:
+        super().__init__(f"unrecognized option '--{name}'")
+        self.name = name
+        self.close = close

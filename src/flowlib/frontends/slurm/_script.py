@@ -19,7 +19,13 @@ from pathlib import PurePosixPath
 
 from flowlib.errors import ValidationError
 from flowlib.frontends.slurm import _values as v
-from flowlib.frontends.slurm._options import SHORT_OPTIONS, Arg, OptionSpec, lookup_long
+from flowlib.frontends.slurm._options import (
+    SHORT_OPTIONS,
+    Arg,
+    OptionSpec,
+    UnknownOptionError,
+    lookup_long,
+)
 
 __all__ = ["Directive", "SbatchScript", "parse_sbatch"]
 
@@ -367,9 +373,15 @@ def parse_sbatch(text: str, *, source: str = "job.sbatch") -> SbatchScript:
                 pbs.extend(_pbs_directives(words, number, line, prefix))
         except (KeyError, ValueError) as exc:
             reason = exc.args[0] if exc.args else str(exc)
+            tips = ["see `sbatch --help` for the options sbatch accepts"]
+            meant = ""
+            if isinstance(exc, UnknownOptionError) and exc.close:
+                meant = f"; did you mean --{exc.close}?"
+                fixed = line.strip().replace(f"--{exc.name}", f"--{exc.close}", 1)
+                tips.insert(0, f"write: {fixed}")
             raise ValidationError(
-                f"{source}:{number}: {reason}: {line.strip()}",
-                suggestions=["see `sbatch --help` for the options sbatch accepts"],
+                f"{source}:{number}: {reason}: {line.strip()}{meant}",
+                suggestions=tips,
                 source=source,
                 line=number,
             ) from None

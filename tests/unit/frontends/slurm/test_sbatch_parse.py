@@ -156,3 +156,16 @@ def test_a_script_needs_a_shebang_and_a_command() -> None:
         parse_sbatch("#SBATCH -t 5\necho hi\n")
     with pytest.raises(ValidationError, match="no command"):
         parse_sbatch("#!/bin/bash\n#SBATCH -t 5\n\n# only comments\n")
+
+
+def test_a_misspelled_directive_suggests_the_option_meant() -> None:
+    with pytest.raises(ValidationError) as err:
+        sbatch("#SBATCH --job-nme=train")
+    assert err.value.message.endswith("did you mean --job-name?")
+    assert err.value.suggestions[0] == "write: #SBATCH --job-name=train"
+
+
+def test_an_option_like_no_other_has_no_guess() -> None:
+    with pytest.raises(ValidationError) as err:
+        sbatch("#SBATCH --zzzzqqq=1")
+    assert "did you mean" not in err.value.message
