@@ -265,6 +265,7 @@ class HyperstackProvider:
         """flowlib's environment in ``region``, created on first use."""
         if region in self._environments:
             return self._environments[region]
+        from flowlib.core.http import AmbiguousRequestError
         from flowlib.errors import APIError, ConfigError
 
         name = self.settings.environment or f"flowlib-{region.lower()}"
@@ -282,6 +283,9 @@ class HyperstackProvider:
             try:
                 self.api.create_environment(name, region)
                 break
+            except AmbiguousRequestError:
+                if attempt:
+                    raise  # its answer was lost again: a later submit looks once more
             except APIError as exc:
                 if exc.status_code != 409 or attempt:  # 409: created meanwhile; look again
                     raise
@@ -293,6 +297,7 @@ class HyperstackProvider:
         (named after the key's hash, so a different key gets its own keypair)."""
         if environment in self._keypairs:
             return self._keypairs[environment]
+        from flowlib.core.http import AmbiguousRequestError
         from flowlib.errors import APIError
 
         public = self.public_key()
@@ -305,6 +310,9 @@ class HyperstackProvider:
             try:
                 self.api.import_keypair(name, environment, public)
                 break
+            except AmbiguousRequestError:  # its answer was lost: look it up before sending again
+                if attempt:
+                    raise
             except APIError as exc:
                 if exc.status_code != 409 or attempt:
                     raise
