@@ -501,6 +501,46 @@ def worker(spec: dict[str, Any]) -> None:
     print(json.dumps(report))
 
 
+WATCH_WAIT_S = 20.0  # how long nobody looks, at most
+
+
+def watch_scenario(keeper: str) -> Callable[..., Outcome]:
+    """Nobody watching: detached ``flow run`` processes that exit at once, then no flowlib call
+    at all for up to WATCH_WAIT_S (until every finished machine stopped billing). ``keeper``:
+    "on" (the keeper looks), "killed" (``kill -9`` of the keeper after the submits; the next
+    submit starts it again) or "off" (no background process: only the settle's look ends it)."""
+
+    def scenario(cloud: Cloud, flow: Any, rng: random.Random, size: Size) -> Outcome:
+        from flowlib.keeper import read_state
+
+        out = Outcome()
+        if keeper != "off":
+            cloud.env.update(FLOW_KEEPER="1", FLOW_KEEPER_INTERVAL_S="0.5", FLOW_KEEPER_IDLE_S="3")
+        count = size.tasks + (1 if keeper == "killed" else 0)
+        for i in range(count):
+            if keeper == "killed" and i == count - 1:
+                state = read_state(cloud.home)
+                if state is not None and state.get("running"):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(state["pid"]), signal.SIGKILL)
+                else:
+                    out.errors.append("no keeper ran to kill")
+            name, k = f"chaos-{i}", rng.randrange(0, 4)
+            out.names[name] = k
+            _returned(cloud.cli(*cloud.run_args(name, k)).stdout, out)
+        deadline = time.monotonic() + WATCH_WAIT_S
+        while time.monotonic() < deadline:
+            machines = cloud.machines()
+            ran = [m for m in machines if m.exit_code is not None]
+            if len(ran) >= count and not any(m.live for m in ran):
+                break
+            time.sleep(0.25)
+        cloud.env["FLOW_KEEPER"] = "0"
+        return out
+
+    return scenario
+
+
 def _returned(stdout: str, out: Outcome) -> None:
     """The task id ``flow run --json`` printed, if it got that far."""
     with contextlib.suppress(ValueError, KeyError, TypeError):
@@ -532,6 +572,9 @@ SCENARIOS = [
     Scenario("kill -9 of flow run during submit", kill_scenario, ("fcp", "hyperstack", "local")),
     Scenario("flow cancel during submit", cancel_scenario, ("fcp", "hyperstack", "local")),
     Scenario("8 processes submit/cancel/poll", concurrent_scenario, ("fcp", "hyperstack", "local")),
+    Scenario("nobody watching, keeper", watch_scenario("on"), ("fcp", "hyperstack")),
+    Scenario("nobody watching, keeper killed", watch_scenario("killed"), ("fcp", "hyperstack")),
+    Scenario("nobody watching, no keeper", watch_scenario("off"), ("fcp", "hyperstack")),
 ]
 
 
