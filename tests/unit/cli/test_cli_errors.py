@@ -108,6 +108,16 @@ def test_bad_env_exits_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "hint: write --env KEY=VALUE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("instance_type", ["²_4090", "² h100", "h100:²"])
+def test_a_unicode_digit_in_the_instance_type_exits_2(
+    home: Path, capsys: pytest.CaptureFixture[str], instance_type: str
+) -> None:
+    assert flow(home, "run", "-i", instance_type, "echo", "hi") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {instance_type!r}") and "Traceback" not in err
+    assert "  hint: " in err
+
+
 def test_bad_status_filter_exits_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert flow(home, "status", "--status", "runing") == 2
     assert "pending, running" in capsys.readouterr().err
