@@ -223,3 +223,28 @@ def test_everything_the_provider_cannot_do_is_refused_in_one_error(flow: Flow) -
         flow.submit("python train.py", image="ubuntu:22.04", num_instances=2)
     assert "multi_node" in err.value.message and "container_image" in err.value.message
     assert flow.list_tasks() == []
+
+
+@pytest.mark.parametrize("governed", [False, True], ids=["direct", "governor"])
+def test_task_files_that_hold_env_are_private_whatever_the_umask(
+    project: Path, isolated_home: Path, governed: bool
+) -> None:
+    home = isolated_home / ".flow"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    settings = {"local": {"max_parallel": 4, "poll_s": 0.05}} if governed else {}
+    old = os.umask(0o022)
+    try:
+        flow = Flow(providers=settings)
+        task = flow.run([sys.executable, "train.py"], env={"SECRET": "s3cret"}, wait=True)
+    finally:
+        os.umask(old)
+    assert task.exit_code == 0 and task.logs() == "training"
+    task_dir = home / "tasks" / task.task_id
+    assert "s3cret" in (task_dir / "startup.sh").read_text()
+    private = ["startup.sh", "startup.log", "root/var/lib/flow/code.tar.gz"]
+    if governed:
+        private.append("governor.json")
+    for name in private:
+        assert (task_dir / name).stat().st_mode & 0o777 == 0o600, name
+    assert task_dir.stat().st_mode & 0o777 == 0o700

@@ -372,6 +372,7 @@ def fit_script(script: str, limit: int | None) -> str:
         "#!/bin/bash\n"
         "# flowlib bootstrap: the real startup script, gzip+base64, checked by sha256\n"
         "set -euo pipefail\n"
+        "umask 077\n"  # the unpacked script holds the task's env
         'FLOW_BOOT="${FLOW_ROOT:-}/var/lib/flow"\n'
         'mkdir -p "$FLOW_BOOT"\n'
         f"printf '%s' '{packed}' | base64 -d | gunzip > \"$FLOW_BOOT/startup.sh\"\n"

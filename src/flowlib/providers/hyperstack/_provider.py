@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core.files import write_private
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.errors import (
     FlowError,
@@ -448,7 +449,7 @@ class HyperstackProvider:
             return
         copy = self._log_copy(record.task_id)
         copy.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        copy.write_bytes(data)
+        write_private(copy, data)
 
     def _paths(self, record: TaskRecord) -> tuple[str, str]:
         """The task's log and exit-code files on its machine."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core import procs as _procs
+from flowlib.core.files import open_private, write_private
 from flowlib.core.follow import complete_lines, follow_lines, keep_last
 from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRunner
 from flowlib.core.startup import (
@@ -122,13 +123,14 @@ class LocalProvider:
         config = record.config
         task_dir = self.task_dir(record.task_id)
         root = task_dir / "root"
+        task_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # its files hold env and logs
         (root / "var/lib/flow").mkdir(parents=True, exist_ok=True)
         sha = None
         if config.upload_code:
             from flowlib.core.packaging import package_directory
 
             archive = package_directory(Path(config.code_dir or Path.cwd()))
-            (root / CODE_ARCHIVE).write_bytes(archive.data)
+            write_private(root / CODE_ARCHIVE, archive.data)
             sha = archive.sha256
         links, attached = _data.attach(config, self.volumes)
         context = ScriptContext(
@@ -140,12 +142,12 @@ class LocalProvider:
             docker=config.image is not None,
         )
         script = task_dir / "startup.sh"
-        script.write_text(build_script(context), encoding="utf-8")
+        write_private(script, build_script(context))
         env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
         env["FLOW_ROOT"] = str(root)
         env.update(_data.task_env(self.home))
         argv, keep = self._launcher(record, script)
-        with open(task_dir / "startup.log", "ab") as log:
+        with open_private(task_dir / "startup.log", append=True) as log:
             try:
                 proc = subprocess.Popen(
                     argv,
