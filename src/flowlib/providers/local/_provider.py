@@ -18,7 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from flowlib.providers.local import _data, _governor, _gpus, _volumes
 
 if TYPE_CHECKING:
     from flowlib.core.hosts import PortForward
+    from flowlib.core.packaging import CodeArchive
     from flowlib.core.store import TaskRecord
 
 # Variables of the submitting shell that must not leak into a task (credentials).
@@ -62,8 +63,12 @@ class LocalProvider:
         clock: Clock = SYSTEM_CLOCK,
         cancel_grace_s: float = 5.0,
         governor: _governor.GovernorSettings | None = None,
+        package: Callable[[Path], CodeArchive] | None = None,
     ) -> None:
+        """``package`` makes a code archive of a directory (default:
+        :func:`~flowlib.core.packaging.package_directory`)."""
         self.home = Path(home)
+        self.package = package
         self.governor = governor or _governor.GovernorSettings()
         self.tasks_dir = self.home / "tasks"
         self.runner = runner or SubprocessRunner()
@@ -129,7 +134,7 @@ class LocalProvider:
         if config.upload_code:
             from flowlib.core.packaging import package_directory
 
-            archive = package_directory(Path(config.code_dir or Path.cwd()))
+            archive = (self.package or package_directory)(Path(config.code_dir or Path.cwd()))
             write_private(root / CODE_ARCHIVE, archive.data)
             sha = archive.sha256
         links, attached = _data.attach(config, self.volumes)
