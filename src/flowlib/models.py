@@ -39,10 +39,10 @@ __all__ = [
 ]
 
 MAX_RUN_TIME_HOURS = 168.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-_INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")  # a VM name: at most 50 chars
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CACHE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")  # a VM name: at most 50 chars
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CACHE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def utcnow() -> datetime:
@@ -133,7 +133,7 @@ class MountSpec(FlowModel):
     @field_validator("cache_key")
     @classmethod
     def _cache_key(cls, v: str | None) -> str | None:
-        if v is not None and not _CACHE_KEY.match(v):
+        if v is not None and not _CACHE_KEY.fullmatch(v):
             raise ValueError(
                 f"cache_key {v!r} must be 1-128 letters, digits, '.', '-' or '_'"
                 f"{HINT}e.g. cache_key='imagenet-v2'"
@@ -214,7 +214,7 @@ class TaskConfig(FlowModel):
     @classmethod
     def _env(cls, v: dict[str, str]) -> dict[str, str]:
         for key, value in v.items():
-            if not _ENV_KEY.match(key):
+            if not _ENV_KEY.fullmatch(key):
                 raise ValueError(f"env key {key!r} is not a valid variable name")
             if "\x00" in value:
                 raise ValueError(f"env value of {key!r} contains a NUL byte")
@@ -249,7 +249,7 @@ class TaskConfig(FlowModel):
     def _instance_name(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        if not _INSTANCE_NAME.match(v) or v.lower().startswith("task-"):
+        if not _INSTANCE_NAME.fullmatch(v) or v.lower().startswith("task-"):
             raise ValueError(
                 f"instance_name {v!r} must be 1-40 letters, digits, '-' or '_', starting with a "
                 f"letter or digit and not with 'task-'{HINT}e.g. instance_name='my-a6000'"
@@ -279,7 +279,7 @@ class TaskConfig(FlowModel):
                 f"{HINT}instance_type names the hardware; min_gpu_memory_gb lets flowlib pick it"
             )
         if self.name:
-            if not _NAME.match(self.name):
+            if not _NAME.fullmatch(self.name):
                 raise ValueError(
                     f"name {self.name!r} must be 1-63 letters, digits, '-' or '_', "
                     "starting with a letter or digit"

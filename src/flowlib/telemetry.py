@@ -61,7 +61,7 @@ _KEYS = {
 _ID_SEGMENT = re.compile(
     r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # uuid
     r"|\d+"  # numeric id
-    r"|(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{8,})$",  # long token with a digit: task-3f9a.., ins_01H..
+    r"|(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{8,})\Z",  # long token with a digit: task-3f9a.., ins_01H..
     re.I,
 )
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")

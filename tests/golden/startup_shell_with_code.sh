@@ -45,10 +45,30 @@ export QUOTED='it'"'"'s "fine"'
 # code upload
 [ -f "$FLOW_ROOT/var/lib/flow/code.tar.gz" ] || flow_fail "code archive is missing"
 printf '%s  %s\n' 0000000000000000000000000000000000000000000000000000000000000000 "$FLOW_ROOT/var/lib/flow/code.tar.gz" | sha256sum -c --status - || flow_fail "code archive is corrupt (checksum mismatch)"
-tar -tzf "$FLOW_ROOT/var/lib/flow/code.tar.gz" > "$FLOW_LIB/code.list" || flow_fail "code archive is unreadable"
-if grep -qE '(^/|(^|/)[.][.](/|$))' "$FLOW_LIB/code.list"; then
-  flow_fail "code archive has unsafe paths"
-fi
+tar --quoting-style=c --numeric-owner -tvzPf "$FLOW_ROOT/var/lib/flow/code.tar.gz" > "$FLOW_LIB/code.list" || flow_fail "code archive is unreadable"
+flow_unsafe=$(awk 'function up(path, depth,  n, p, k) {
+  if (path ~ /^\//) return -1
+  n = split(path, p, "/")
+  for (k = 1; k <= n; k++)
+    if (p[k] == "..") { if (--depth < 0) return -1 }
+    else if (p[k] != "." && p[k] != "") depth++
+  return depth
+}
+{
+  t = substr($0, 1, 1); rest = substr($0, index($0, "\""))
+  match(rest, /^"([^"\\]|\\.)*"/); name = substr(rest, 2, RLENGTH - 2)
+  if (t !~ /[-dlh]/) { print "code archive has a device node or FIFO: " name; exit }
+  if (name ~ /^\// || name ~ /(^|\/)\.\.(\/|$)/) { print "code archive has unsafe paths"; exit }
+  if (t == "l" || t == "h") {
+    match(rest, /"([^"\\]|\\.)*"$/); link = substr(rest, RSTART + 1, RLENGTH - 2)
+    dir = name; sub(/\/?[^\/]*$/, "", dir)
+    if (up(link, t == "l" ? up(dir, 0) : 0) < 0) {
+      print "code archive has a link out of the tree: " name " -> " link; exit
+    }
+  }
+}
+' "$FLOW_LIB/code.list")
+[ -z "$flow_unsafe" ] || flow_fail "$flow_unsafe"
 mkdir -p "$FLOW_ROOT"/workspace
 tar -xzf "$FLOW_ROOT/var/lib/flow/code.tar.gz" -C "$FLOW_ROOT"/workspace --no-same-owner --no-same-permissions || flow_fail "cannot extract the code archive"
 mkdir -p "$FLOW_ROOT"/workspace

@@ -238,6 +238,25 @@ def test_dry_run_creates_nothing(flow: Flow) -> None:
     assert not (Path(flow.env["FLOW_HOME"]) / "tasks").exists()
 
 
+def test_env_key_alone_passes_the_submitting_environments_value(flow: Flow) -> None:
+    flow.env["MY_TOKEN"] = "s3cret value"
+    result = flow("run", "--wait", "--name", "tok", "-e", "MY_TOKEN", 'echo "got $MY_TOKEN"')
+    assert result.returncode == 0, result.stderr
+    assert flow("logs", "tok").stdout == "got s3cret value\n"
+    del flow.env["MY_TOKEN"]
+    missing = flow("run", "-e", "MY_TOKEN", "true")
+    assert missing.returncode == 2
+    assert_clean_error(missing)
+    assert "MY_TOKEN is not set" in missing.stderr
+
+
+def test_unicode_digits_in_the_instance_type_are_a_clean_error(flow: Flow) -> None:
+    result = flow("run", "-i", "²_4090", "echo", "hi")
+    assert result.returncode == 2
+    assert_clean_error(result)
+    assert "hint: " in result.stderr
+
+
 def test_dry_run_with_an_unknown_instance_type_fails_and_creates_nothing(flow: Flow) -> None:
     result = flow("run", "--dry-run", "-i", "zz999", "python", "train.py")
     assert result.returncode == 2

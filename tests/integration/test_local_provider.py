@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-from flowlib import Flow, TaskConfig, TaskStatus
+from flowlib import Flow, Task, TaskConfig, TaskStatus, hookimpl
 from flowlib.core import procs as _procs
+from flowlib.core.packaging import CodeArchive
 from flowlib.errors import (
     CapacityError,
     FlowError,
@@ -19,6 +23,9 @@ from flowlib.errors import (
     UnsupportedError,
     ValidationError,
 )
+from flowlib.providers import Registry
+from flowlib.providers.base import ProviderSpec
+from flowlib.providers.local._provider import LocalProvider
 
 
 @pytest.fixture
@@ -223,3 +230,137 @@ def test_everything_the_provider_cannot_do_is_refused_in_one_error(flow: Flow) -
         flow.submit("python train.py", image="ubuntu:22.04", num_instances=2)
     assert "multi_node" in err.value.message and "container_image" in err.value.message
     assert flow.list_tasks() == []
+
+
+@pytest.mark.parametrize("governed", [False, True], ids=["direct", "governor"])
+def test_task_files_that_hold_env_are_private_whatever_the_umask(
+    project: Path, isolated_home: Path, governed: bool
+) -> None:
+    home = isolated_home / ".flow"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    settings = {"local": {"max_parallel": 4, "poll_s": 0.05}} if governed else {}
+    old = os.umask(0o022)
+    try:
+        flow = Flow(providers=settings)
+        task = flow.run([sys.executable, "train.py"], env={"SECRET": "s3cret"}, wait=True)
+    finally:
+        os.umask(old)
+    assert task.exit_code == 0 and task.logs() == "training"
+    task_dir = home / "tasks" / task.task_id
+    assert "s3cret" in (task_dir / "startup.sh").read_text()
+    private = ["startup.sh", "startup.log", "root/var/lib/flow/code.tar.gz"]
+    if governed:
+        private.append("governor.json")
+    for name in private:
+        assert (task_dir / name).stat().st_mode & 0o777 == 0o600, name
+    assert task_dir.stat().st_mode & 0o777 == 0o700
+
+
+def _archive(*members: tuple[str, bytes, str]) -> bytes:
+    """A tar.gz built by Python's tarfile: (name, data, linkname-or-'') regular files and
+    links; a name ending in '|chr', '|blk' or '|fifo' is that kind of special file."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data, link in members:
+            name, _, kind = name.partition("|")
+            info = tarfile.TarInfo(name)
+            if kind:
+                info.type = {"chr": tarfile.CHRTYPE, "blk": tarfile.BLKTYPE}.get(
+                    kind, tarfile.FIFOTYPE
+                )
+                info.devmajor, info.devminor = (1, 3) if kind != "fifo" else (0, 0)
+            elif link.startswith("hard:"):
+                info.type, info.linkname = tarfile.LNKTYPE, link.removeprefix("hard:")
+            elif link:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+            else:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return buf.getvalue()
+
+
+class _LocalWithArchive:
+    """A plugin whose `local` provider uploads the given archive instead of the project."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @hookimpl
+    def flowlib_providers(self) -> list[ProviderSpec]:
+        def package(root: Path) -> CodeArchive:
+            sha = hashlib.sha256(self.data).hexdigest()
+            return CodeArchive(self.data, sha, 1, len(self.data), root)
+
+        return [ProviderSpec("local", lambda ctx: LocalProvider(ctx.home, package=package))]
+
+
+def _run_archive(data: bytes) -> Task:
+    import pluggy
+
+    from flowlib import hookspecs
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(_LocalWithArchive(data), name="local-under-test")
+    flow = Flow(provider="local", registry=Registry(pm))
+    return flow.run("echo the workload ran > ran.txt", wait=True)
+
+
+OUTSIDE = "../../../../../../outside.txt"  # from the workspace, past the task directory
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([("/abs-outside.txt", b"x", "")], "code archive has unsafe paths"),
+        ([("ok/" + OUTSIDE, b"x", "")], "code archive has unsafe paths"),
+        ([("up", b"", OUTSIDE), ("up", b"gotcha", "")], "code archive has a link out of the tree"),
+        ([("etc", b"", "/etc")], "code archive has a link out of the tree: etc -> /etc"),
+        ([("a/b/up", b"", "../../../x")], "code archive has a link out of the tree"),
+        ([("./a/up", b"", "../../x")], "code archive has a link out of the tree"),
+        ([("pw", b"", "hard:/etc/passwd")], "code archive has a link out of the tree"),
+        ([("hl", b"", "hard:" + OUTSIDE)], "code archive has a link out of the tree"),
+        ([("q -> ok", b"", "/etc")], "code archive has a link out of the tree"),
+        ([("null|chr", b"", "")], "code archive has a device node or FIFO: null"),
+        ([("disk|blk", b"", "")], "code archive has a device node or FIFO: disk"),
+        ([("pipe|fifo", b"", "")], "code archive has a device node or FIFO: pipe"),
+    ],
+    ids=[
+        "absolute", "dot-dot", "symlink-then-write-through-it", "absolute-symlink",
+        "deep-symlink", "dot-slash-symlink", "absolute-hardlink", "dot-dot-hardlink",
+        "arrow-in-the-name", "char-device", "block-device", "fifo",
+    ],
+)  # fmt: skip
+def test_a_code_archive_flowlib_would_not_extract_fails_the_task_before_the_workload(
+    project: Path, isolated_home: Path, members: list[tuple[str, bytes, str]], message: str
+) -> None:
+    task = _run_archive(_archive(("fine.txt", b"fine", ""), *members))
+    assert task.status == TaskStatus.FAILED
+    assert task.message is not None and message in task.message
+    root = isolated_home / ".flow" / "tasks" / task.task_id / "root"
+    assert (root / "var/run/flow/message").read_text().startswith(message)
+    assert not (root / "workspace").exists() or not any((root / "workspace").iterdir())
+    assert not (root / "workspace/ran.txt").exists()  # the workload never ran
+    assert not list(isolated_home.rglob("outside.txt"))
+    assert not Path("/abs-outside.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("pkg/mod.py", b"X = 1\n", ""), ("link.py", b"", "pkg/mod.py")],
+        [("a/b/up", b"", "../../fine.txt"), ("a/hard", b"", "hard:fine.txt")],
+        [("sp ace -> arrow.txt", b"odd name", ""), ("dir/self", b"", ".")],
+    ],
+    ids=["symlink-in-tree", "links-up-but-inside", "odd-names"],
+)
+def test_links_that_stay_inside_the_tree_are_extracted(
+    project: Path, isolated_home: Path, members: list[tuple[str, bytes, str]]
+) -> None:
+    task = _run_archive(_archive(("fine.txt", b"fine", ""), *members))
+    assert task.status == TaskStatus.COMPLETED, task.message
+    workspace = isolated_home / ".flow" / "tasks" / task.task_id / "root/workspace"
+    assert (workspace / "ran.txt").read_text() == "the workload ran\n"
+    for name, *_ in members:
+        assert (workspace / name).exists() or (workspace / name).is_symlink(), name

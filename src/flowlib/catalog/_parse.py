@@ -34,6 +34,7 @@ _SEPARATORS = re.compile(r"[\s._-]+", _A)
 _MEMORY = re.compile(r"([0-9]+)gb?", _A)
 _COUNT = re.compile(r"([0-9]+)x", _A)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+", _A)
+_DIGITS = re.compile(r"[0-9]+", _A)  # not str.isdigit(): that is true for '²', which int() refuses
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def _parse_words(body: str, raw: str) -> tuple[str, int | None, str | None, int 
         spelled = "-".join(found.model)
         fix = _guess(raw, count, memory, link, spelled)
         rest = GPU_ALIASES.get("-".join(found.model[1:]))
-        if found.model[0].isdigit() and rest is not None:  # '8 h100'
+        if _DIGITS.fullmatch(found.model[0]) and rest is not None:  # '8 h100'
             fix = [_spell(rest, _clamp(int(found.model[0])), memory, link)]
         known = sorted(set(GPU_ALIASES.values()))
         # One message with the best guess; the other close ones and where to look as hints.

@@ -46,6 +46,7 @@ command start with '-'. A flowlib App runs with `flow run app.py` (its local ent
 examples:
   flow run "echo hello" --wait
   flow run --name train -e WANDB_MODE=offline --follow python train.py --epochs 3
+  flow run -e HF_TOKEN python train.py    HF_TOKEN's value from this shell, never on `ps`
   flow run job.yaml --dry-run --verbose
   flow run train.sbatch --dry-run         how each #SBATCH directive is read"""
 
@@ -190,9 +191,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     task.add_argument(
         "-e",
         "--env",
-        metavar="KEY=VALUE",
+        metavar="KEY[=VALUE]",
         action="append",
-        help="an environment variable for the task (repeatable)",
+        help="an environment variable for the task (repeatable); KEY alone passes its value "
+        "from this environment, off the command line",
     )
     task.add_argument("--image", help="a container image to run the workload in")
     task.add_argument(

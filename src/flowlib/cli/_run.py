@@ -91,15 +91,23 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 def parse_env(items: list[str] | None) -> dict[str, str]:
-    """``--env KEY=VALUE`` options as a mapping (the value may hold further ``=``)."""
+    """``--env KEY=VALUE`` options as a mapping (the value may hold further ``=``); a bare
+    ``--env KEY`` takes KEY's value from this environment, as ``docker run -e KEY`` does, so a
+    secret never shows on a command line (``ps``, shell history)."""
     env: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        if not key.strip():
             tips = ["write --env KEY=VALUE, e.g. --env WANDB_MODE=offline"]
-            if not sep and key in os.environ:
-                tips.append(f'to pass this shell\'s value: --env {key}="${key}"')
-            raise ValidationError(f"--env {item!r} is not KEY=VALUE", suggestions=tips)
+            raise ValidationError(f"--env {item!r} is not KEY=VALUE or KEY", suggestions=tips)
+        if not sep:
+            if key not in os.environ:
+                raise ValidationError(
+                    f"--env {key}: {key} is not set in this environment, so there is no value "
+                    "to pass",
+                    suggestions=[f"export {key} first", f"or write --env {key}=VALUE"],
+                )
+            value = os.environ[key]
         env[key] = value
     return env
 

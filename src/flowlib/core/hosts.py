@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from flowlib.core.files import write_private
 from flowlib.core.seams import CommandResult
 
 __all__ = [
@@ -202,8 +203,7 @@ class SandboxHost:
     def upload(self, local: Path, path: str, *, mode: int = 0o600) -> None:
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(local.read_bytes())
-        target.chmod(mode)
+        write_private(target, local.read_bytes(), mode=mode)
 
     def interactive(self, command: str | None = None) -> int:
         self._require_root()

@@ -226,6 +226,33 @@ def section_multi_node(ctx: ScriptContext) -> str:
     return out
 
 
+# One line of `tar -tv --quoting-style=c --numeric-owner` per member: type, mode, owner, size,
+# date, "name", then -> "target" (symlink) or link to "target" (hard link). Prints the first
+# problem, in words, or nothing.
+_TAR_CHECK = r"""function up(path, depth,  n, p, k) {
+  if (path ~ /^\//) return -1
+  n = split(path, p, "/")
+  for (k = 1; k <= n; k++)
+    if (p[k] == "..") { if (--depth < 0) return -1 }
+    else if (p[k] != "." && p[k] != "") depth++
+  return depth
+}
+{
+  t = substr($0, 1, 1); rest = substr($0, index($0, "\""))
+  match(rest, /^"([^"\\]|\\.)*"/); name = substr(rest, 2, RLENGTH - 2)
+  if (t !~ /[-dlh]/) { print "code archive has a device node or FIFO: " name; exit }
+  if (name ~ /^\// || name ~ /(^|\/)\.\.(\/|$)/) { print "code archive has unsafe paths"; exit }
+  if (t == "l" || t == "h") {
+    match(rest, /"([^"\\]|\\.)*"$/); link = substr(rest, RSTART + 1, RLENGTH - 2)
+    dir = name; sub(/\/?[^\/]*$/, "", dir)
+    if (up(link, t == "l" ? up(dir, 0) : 0) < 0) {
+      print "code archive has a link out of the tree: " name " -> " link; exit
+    }
+  }
+}
+"""
+
+
 def section_code(ctx: ScriptContext) -> str:
     if ctx.code is None and not ctx.code_at_path:
         return ""
@@ -243,11 +270,13 @@ def section_code(ctx: ScriptContext) -> str:
             '|| flow_fail "code archive is corrupt (checksum mismatch)"'
         )
     parts.append(
-        # Refuse absolute paths and '..' before extracting anything (path traversal).
-        f'tar -tzf {archive} > "$FLOW_LIB/code.list" || flow_fail "code archive is unreadable"\n'
-        "if grep -qE '(^/|(^|/)[.][.](/|$))' \"$FLOW_LIB/code.list\"; then\n"
-        '  flow_fail "code archive has unsafe paths"\n'
-        "fi\n"
+        # The rules of packaging.extract_archive, checked on the listing before anything is
+        # extracted: names C-quoted (a name cannot fake the ' -> ' of a link), owners numeric
+        # (an owner name cannot hold a quote), absolute names shown as stored (-P).
+        f'tar --quoting-style=c --numeric-owner -tvzPf {archive} > "$FLOW_LIB/code.list" '
+        '|| flow_fail "code archive is unreadable"\n'
+        f'flow_unsafe=$(awk {_q(_TAR_CHECK)} "$FLOW_LIB/code.list")\n'
+        '[ -z "$flow_unsafe" ] || flow_fail "$flow_unsafe"\n'
         f"mkdir -p {workdir}\n"
         f"tar -xzf {archive} -C {workdir} --no-same-owner --no-same-permissions "
         '|| flow_fail "cannot extract the code archive"'
@@ -387,6 +416,7 @@ def fit_script(script: str, limit: int | None) -> str:
         "#!/bin/bash\n"
         "# flowlib bootstrap: the real startup script, gzip+base64, checked by sha256\n"
         "set -euo pipefail\n"
+        "umask 077\n"  # the unpacked script holds the task's env
         'FLOW_BOOT="${FLOW_ROOT:-}/var/lib/flow"\n'
         'mkdir -p "$FLOW_BOOT"\n'
         f"printf '%s' '{packed}' | base64 -d | gunzip > \"$FLOW_BOOT/startup.sh\"\n"

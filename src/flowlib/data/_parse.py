@@ -31,8 +31,8 @@ DEFAULT_DATA_TARGET = "/data"
 # ``options={"size_gb": N}`` (or its ``size_estimate_gb``) overrides it.
 DEFAULT_VOLUME_GB = 100
 # S3's bucket naming rules (3-63 characters, lower case, digits, dots, hyphens).
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # Targets that would hide the machine's own system directories.
 _RESERVED = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/proc", "/sbin", "/sys", "/usr", "/var")
 
@@ -67,7 +67,7 @@ def parse_s3_url(url: str, *, what: str = "data source") -> S3Url:
             suggestions=["write s3://BUCKET/PREFIX, e.g. s3://my-bucket/datasets/imagenet"],
         )
     bucket, _, key = url[len("s3://") :].partition("/")
-    if not _BUCKET.match(bucket) or ".." in bucket:
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise ValidationError(
             f"{what} {url!r}: {bucket!r} is not a valid S3 bucket name",
             suggestions=[
@@ -119,7 +119,7 @@ def _mount(target: str, source: Any) -> MountSpec:
 def volume_name(mount: MountSpec) -> str:
     """The volume a ``volume`` mount names (``volume://NAME`` or a bare ``NAME``)."""
     name = mount.source.removeprefix("volume://").strip("/")
-    if not _VOLUME_NAME.match(name):
+    if not _VOLUME_NAME.fullmatch(name):
         raise ValidationError(
             f"data mount {mount.target!r}: {mount.source!r} does not name a volume",
             suggestions=["write volume://NAME (letters, digits, '-', '_', '.')"],

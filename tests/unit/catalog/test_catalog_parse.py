@@ -6,6 +6,8 @@ business (see test_catalog_resolve.py).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from flowlib.catalog import GPU_ALIASES, InstanceRequest, parse_instance_type
@@ -158,8 +160,11 @@ def test_text_without_a_gpu_is_rejected_with_examples(text: str) -> None:
     with pytest.raises(ValidationError) as caught:
         parse_instance_type(text)
     assert caught.value.suggestions
-    for suggestion in caught.value.suggestions:
-        parse_instance_type(suggestion)
+    import re
+
+    for suggestion in caught.value.suggestions:  # every spelling it suggests is one that works
+        for spelling in re.findall(r"'([^']+)'", suggestion):
+            parse_instance_type(spelling)
 
 
 def test_a_non_string_is_a_flow_error_not_a_type_error() -> None:
@@ -207,3 +212,22 @@ def test_errors_are_flow_errors_the_cli_can_print() -> None:
         parse_instance_type("a100x8")
     assert "did you mean '8xa100'?" in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+# Characters str.isdigit()/isnumeric() accept but int() refuses ('²', '①', '½'), and decimal
+# digits of other scripts ('٣'), which int() reads but no instance type is written with.
+UNICODE_DIGITS = ["²", "³", "¹", "①", "½", "٣", "८", "\N{FULLWIDTH DIGIT ONE}"]
+
+
+@pytest.mark.parametrize("digit", UNICODE_DIGITS)
+@pytest.mark.parametrize(
+    "shape", ["{}_4090", "{} h100", "{}", "{}xh100", "h100:{}", "a100-{}gb", "h100.{}x", "a100x{}"]
+)
+def test_unicode_digits_are_a_validation_error_not_a_crash(shape: str, digit: str) -> None:
+    text = shape.format(digit)
+    with pytest.raises(ValidationError) as caught:
+        parse_instance_type(text)
+    assert caught.value.suggestions
+    for suggestion in caught.value.suggestions:  # every spelling it suggests is one that works
+        for spelling in re.findall(r"'([^']+)'", suggestion):
+            parse_instance_type(spelling)

@@ -104,8 +104,28 @@ def test_unknown_task_exits_5(home: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_bad_env_exits_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert flow(home, "run", "--env", "NOVALUE", "--dry-run", "true") == 2
+    assert flow(home, "run", "--env", "=VALUE", "--dry-run", "true") == 2
     assert "hint: write --env KEY=VALUE" in capsys.readouterr().err
+
+
+def test_an_env_key_not_set_here_exits_2_naming_it(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOT_SET_HERE", raising=False)
+    assert flow(home, "run", "-e", "NOT_SET_HERE", "--dry-run", "true") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --env NOT_SET_HERE: NOT_SET_HERE is not set")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("instance_type", ["²_4090", "² h100", "h100:²"])
+def test_a_unicode_digit_in_the_instance_type_exits_2(
+    home: Path, capsys: pytest.CaptureFixture[str], instance_type: str
+) -> None:
+    assert flow(home, "run", "-i", instance_type, "echo", "hi") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and repr(instance_type) in err and "Traceback" not in err
+    assert "  hint: " in err
 
 
 def test_bad_status_filter_exits_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

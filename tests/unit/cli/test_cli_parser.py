@@ -100,7 +100,7 @@ def test_env_parsing() -> None:
     assert parse_env(None) == {}
 
 
-@pytest.mark.parametrize("item", ["A", "=1", " =1"])
+@pytest.mark.parametrize("item", ["", "=1", " =1"])
 def test_malformed_env_is_a_validation_error_with_a_hint(item: str) -> None:
     with pytest.raises(ValidationError) as exc:
         parse_env([item])
@@ -108,11 +108,27 @@ def test_malformed_env_is_a_validation_error_with_a_hint(item: str) -> None:
     assert any("KEY=VALUE" in s for s in exc.value.suggestions)
 
 
-def test_env_without_a_value_suggests_passing_the_shells(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MY_TOKEN", "x")
+def test_env_without_a_value_takes_the_submitting_environments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MY_TOKEN", "s3cr3t=with=equals")
+    monkeypatch.setenv("EMPTY", "")
+    assert parse_env(["MY_TOKEN", "EMPTY", "A=1"]) == {
+        "MY_TOKEN": "s3cr3t=with=equals",
+        "EMPTY": "",
+        "A": "1",
+    }
+
+
+def test_env_without_a_value_that_is_not_set_names_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MY_TOKEN", raising=False)
     with pytest.raises(ValidationError) as exc:
         parse_env(["MY_TOKEN"])
-    assert any('MY_TOKEN="$MY_TOKEN"' in s for s in exc.value.suggestions)
+    assert exc.value.exit_code == 2
+    assert "MY_TOKEN is not set in this environment" in exc.value.message
+    assert exc.value.suggestions == ["export MY_TOKEN first", "or write --env MY_TOKEN=VALUE"]
 
 
 def test_fields_are_only_those_given() -> None:

@@ -314,7 +314,8 @@ def _pbs_resources(spec: str, line: int, text: str) -> list[Directive]:
             count, _, rest = value.partition(":")
             out.append(Directive("nodes", count, line, text, "#PBS"))
             match = re.search(r"ppn=([0-9]+)", rest)
-            if match and count.isdigit():  # sbatch asks for nodes x ppn tasks
+            # sbatch asks for nodes x ppn tasks; not count.isdigit(), which takes '²'
+            if match and re.fullmatch(r"[0-9]+", count, re.ASCII):
                 tasks = str(int(count) * int(match.group(1)))
                 out.append(Directive("ntasks", tasks, line, text, "#PBS"))
         else:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core.files import write_private
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.errors import (
     FlowError,
@@ -196,7 +197,7 @@ class FcpProvider:
         )
         if script.mode == "upload" and archive is not None:
             path = self._task_dir(record.task_id) / "code.tar.gz"
-            path.write_bytes(archive.data)
+            write_private(path, archive.data)
             data["code_upload"] = str(path)
         cap = config.max_price_per_hour
         limit = cap if cap is not None else placement.market_price * (1 + config.priority / 100)

@@ -37,7 +37,7 @@ KEY_HINT = (
     "set FLOW_API_KEY=fkey_..., or run `flow init --provider fcp --api-key-env` "
     "(stores providers.fcp.api_key in ~/.flow/config.yaml, readable by you only)"
 )
-_KEY = re.compile(r"^fkey_[A-Za-z0-9]{20,}$")
+_KEY = re.compile(r"fkey_[A-Za-z0-9]{20,}")
 _KEYS = {
     "api_key",
     "api_url",
@@ -99,7 +99,7 @@ class FcpSettings:
         value = key.get_secret_value() if hasattr(key, "get_secret_value") else key
         if not value:
             raise AuthenticationError("no API key for provider fcp", suggestions=[KEY_HINT])
-        if not _KEY.match(str(value)):
+        if not _KEY.fullmatch(str(value)):
             raise AuthenticationError(
                 "the fcp API key is malformed: keys look like fkey_ followed by at least 20 "
                 "letters and digits",

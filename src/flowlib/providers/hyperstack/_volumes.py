@@ -41,14 +41,14 @@ if TYPE_CHECKING:
 
 __all__ = ["NAME_RULE", "HyperstackVolumes", "check_name"]
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
 NAME_RULE = "1-50 letters, digits, '.', '-' or '_', starting with a letter or digit"
 PREFERRED_TYPE = "Cloud-SSD"
 _CREATE_ATTEMPTS = 3
 
 
 def check_name(name: str) -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         fixed = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:50] or "data"
         raise ValidationError(
             f"{name!r} is not a valid Hyperstack volume name: {NAME_RULE}",

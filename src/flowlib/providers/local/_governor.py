@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowlib.core.files import write_private
 from flowlib.core.seams import CommandRunner
 
 __all__ = [
@@ -414,7 +415,7 @@ def write_spec(
         "script": str(script),
     }
     path = task_dir / SPEC_FILE
-    path.write_text(json.dumps(spec), encoding="utf-8")
+    write_private(path, json.dumps(spec))
     return path
 
 

@@ -18,12 +18,13 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core import procs as _procs
+from flowlib.core.files import open_private, write_private
 from flowlib.core.follow import complete_lines, follow_lines, keep_last
 from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRunner
 from flowlib.core.startup import (
@@ -40,6 +41,7 @@ from flowlib.providers.local import _data, _governor, _gpus, _volumes
 
 if TYPE_CHECKING:
     from flowlib.core.hosts import PortForward
+    from flowlib.core.packaging import CodeArchive
     from flowlib.core.store import TaskRecord
 
 # Variables of the submitting shell that must not leak into a task (credentials).
@@ -61,8 +63,12 @@ class LocalProvider:
         clock: Clock = SYSTEM_CLOCK,
         cancel_grace_s: float = 5.0,
         governor: _governor.GovernorSettings | None = None,
+        package: Callable[[Path], CodeArchive] | None = None,
     ) -> None:
+        """``package`` makes a code archive of a directory (default:
+        :func:`~flowlib.core.packaging.package_directory`)."""
         self.home = Path(home)
+        self.package = package
         self.governor = governor or _governor.GovernorSettings()
         self.tasks_dir = self.home / "tasks"
         self.runner = runner or SubprocessRunner()
@@ -122,13 +128,14 @@ class LocalProvider:
         config = record.config
         task_dir = self.task_dir(record.task_id)
         root = task_dir / "root"
+        task_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # its files hold env and logs
         (root / "var/lib/flow").mkdir(parents=True, exist_ok=True)
         sha = None
         if config.upload_code:
             from flowlib.core.packaging import package_directory
 
-            archive = package_directory(Path(config.code_dir or Path.cwd()))
-            (root / CODE_ARCHIVE).write_bytes(archive.data)
+            archive = (self.package or package_directory)(Path(config.code_dir or Path.cwd()))
+            write_private(root / CODE_ARCHIVE, archive.data)
             sha = archive.sha256
         links, attached = _data.attach(config, self.volumes)
         context = ScriptContext(
@@ -140,12 +147,12 @@ class LocalProvider:
             docker=config.image is not None,
         )
         script = task_dir / "startup.sh"
-        script.write_text(build_script(context), encoding="utf-8")
+        write_private(script, build_script(context))
         env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
         env["FLOW_ROOT"] = str(root)
         env.update(_data.task_env(self.home))
         argv, keep = self._launcher(record, script)
-        with open(task_dir / "startup.log", "ab") as log:
+        with open_private(task_dir / "startup.log", append=True) as log:
             try:
                 proc = subprocess.Popen(
                     argv,

@@ -27,12 +27,12 @@ from flowlib.core import procs as _procs
 from flowlib.errors import ValidationError, VolumeNotFoundError
 from flowlib.models import Volume, VolumeSpec
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 NAME_RULE = "1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
 
 
 def check_name(name: str) -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         fixed = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")[:63] or "data"
         raise ValidationError(
             f"{name!r} is not a valid volume name for the local provider: {NAME_RULE}",

@@ -18,13 +18,14 @@ if TYPE_CHECKING:
 def parse_login_host(text: str, key_path: str | None = None) -> HostAddress:
     """``user@host[:port]`` (user defaults to the local user) as a :class:`HostAddress`."""
     import getpass
+    import re
 
     from flowlib.core.hosts import HostAddress
     from flowlib.errors import ConfigError
 
     user, _, rest = text.rpartition("@")
     host, _, port = rest.partition(":")
-    if not host or (port and not port.isdigit()):
+    if not host or (port and not re.fullmatch(r"[0-9]+", port, re.ASCII)):  # isdigit() takes ²
         raise ConfigError(
             f"providers.slurm.login_host {text!r} is not user@host[:port]",
             suggestions=["e.g. login_host: alice@login.cluster.example.org"],

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from flowlib.core.files import write_private
 from flowlib.core.startup import Markers, read_markers
 from flowlib.errors import ProviderError
 
@@ -121,8 +122,7 @@ class LocalCluster:
     def write(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        target.chmod(mode)
+        write_private(target, data, mode=mode)
 
     def read_from(self, path: str, offset: int = 0) -> bytes | None:
         try:
@@ -206,7 +206,9 @@ class RemoteCluster:
         q = shlex.quote(path)
         parent = shlex.quote(str(Path(path).parent))
         result = self._run(
-            f"mkdir -p {parent} && cat > {q}.tmp && chmod {mode:o} {q}.tmp && mv -f {q}.tmp {q}",
+            # umask 077: the new file is private until chmod gives it ``mode``
+            f"mkdir -p {parent} && rm -f {q}.tmp && (umask 077 && cat > {q}.tmp) && "
+            f"chmod {mode:o} {q}.tmp && mv -f {q}.tmp {q}",
             timeout=120,
             input=data,
         )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowlib.core import procs
+from flowlib.core.files import open_private, write_private
 
 __all__ = ["Sandbox", "ScriptProcess"]
 
@@ -115,15 +116,14 @@ class Sandbox:
         script_file.parent.mkdir(parents=True, exist_ok=True)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         (root / "home" / "ubuntu").mkdir(parents=True, exist_ok=True)
-        script_file.write_text(script, encoding="utf-8")
-        script_file.chmod(0o700)
+        write_private(script_file, script, mode=0o700)
         environment = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
         environment.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         environment.update(
             {"HOME": str(root / "home" / "ubuntu"), "USER": "ubuntu", "FLOW_ROOT": str(root)}
         )
         environment.update(env or {})
-        with log_file.open("ab") as log:
+        with open_private(log_file, append=True) as log:
             popen = subprocess.Popen(
                 ["bash", str(script_file)],
                 cwd=root,

@@ -19,7 +19,7 @@ class Router(Generic[H]):
         self._routes: list[tuple[str, re.Pattern[str], H]] = []
 
     def __call__(self, method: str, pattern: str) -> Callable[[H], H]:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + r"\Z")
 
         def register(handler: H) -> H:
             self._routes.append((method.upper(), regex, handler))

@@ -118,6 +118,12 @@ def test_pbs_and_bsub_lines_override_sbatch_whatever_their_order() -> None:
     assert (b.name, b.time_minutes, b.num_tasks) == ("bname", 90, 3)
 
 
+def test_a_pbs_node_count_in_unicode_digits_is_an_invalid_node_count() -> None:
+    assert sbatch("#PBS -l nodes=2:ppn=3").num_tasks == 6
+    with pytest.raises(ValidationError, match="invalid node count"):  # not int('²')
+        sbatch("#PBS -l nodes=²:ppn=2")
+
+
 def test_flags_and_cluster_settings_are_read() -> None:
     s = sbatch(
         "#SBATCH --exclusive --no-requeue -H --nice=10 --qos=normal -A lab",

@@ -39,7 +39,7 @@ _Listed = TypeVar("_Listed", Bid, Instance)
 
 
 def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+    regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + r"\Z")
 
     def register(handler: Handler) -> Handler:
         _ROUTES.append((method, regex, handler))

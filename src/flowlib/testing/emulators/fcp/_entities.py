@@ -23,12 +23,12 @@ __all__ = [
     "parse_price",
 ]
 
-_PRICE = re.compile(r"^\$(\d{1,7})(?:\.(\d{1,2}))?$")
+_PRICE = re.compile(r"\$([0-9]{1,7})(?:\.([0-9]{1,2}))?")
 
 
 def parse_price(text: str) -> int | None:
     """``"$25.60"`` -> 2560 cents; None when it is not a dollar string."""
-    match = _PRICE.match(text.strip())
+    match = _PRICE.fullmatch(text.strip())
     if match is None:
         return None
     cents = (match.group(2) or "0").ljust(2, "0")
