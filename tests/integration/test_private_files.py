@@ -80,7 +80,7 @@ def test_a_kept_hyperstack_log_is_private(
         with Flow(provider="hyperstack", providers={"hyperstack": section}) as flow:
             task = flow.run("echo $SECRET", env={"SECRET": SECRET}, upload_code=False)
             assert flow.wait(task.task_id, timeout=60).exit_code == 0
-        kept = isolated_home / ".flow" / "hyperstack" / "logs" / f"{task.task_id}.log"
+        kept = isolated_home / ".flow" / "hyperstack" / "kept" / task.task_id / "task.log"
         assert kept.read_text() == SECRET + "\n"
         assert mode(kept) == 0o600
         assert emu.errors == []
