@@ -304,3 +304,30 @@ def test_a_finished_tasks_log_outlives_its_machine(
         shutil.rmtree(emu.workdir / "instances")  # the machines' disks are gone with them
         assert flow.logs(task.task_id) == "kept"
         assert list(flow.follow_logs(task.task_id)) == ["kept"]
+
+
+def test_a_second_vm_a_late_create_made_is_deleted_by_the_next_status(
+    hyperstack: HyperstackEmulator, project: Path
+) -> None:
+    from flowlib.providers.hyperstack._provider import vm_name
+
+    with hs_flow(hyperstack) as flow:
+        task = flow.run("sleep 600")
+        data = flow.store.get(task.task_id).provider_data
+        provider = flow.provider()
+        late = {  # what an answer that came after the look-up by name had created
+            "name": vm_name(task.task_id),
+            "environment_name": data["environment"],
+            "flavor_name": data["flavor"],
+            "image_name": provider.settings.image,  # type: ignore[attr-defined]
+            "key_name": provider.keypair(data["environment"]),  # type: ignore[attr-defined]
+            "count": 1,
+            "user_data": "#!/bin/bash\nsleep 600\n",
+        }
+        provider.api.create_vm(late)  # type: ignore[attr-defined]
+        assert len(hyperstack.live_vms()) == 2
+        flow.list_tasks()
+        assert hyperstack.wait_until(lambda: len(hyperstack.live_vms()) == 1, timeout=10)
+        assert [vm.id for vm in hyperstack.live_vms()] == [data["vm_id"]]
+        flow.cancel(task.task_id)
+    assert hyperstack.wait_until(lambda: not hyperstack.live_vms(), timeout=10)

@@ -343,8 +343,10 @@ class HyperstackProvider:
         listed = self.api.vms(search=VM_PREFIX)
         by_id = {_id(v): v for v in listed}
         by_name: dict[str, Json] = {}
-        for item in listed:
+        named: dict[str, list[Json]] = {}
+        for item in sorted(listed, key=_id):  # oldest first
             by_name.setdefault(str(item.get("name")), item)
+            named.setdefault(str(item.get("name")), []).append(item)
         on_instances = [r for r in records if r.config.instance_name]
         states = self.persistent.states(on_instances, listed) if on_instances else {}
         for record in records:
@@ -354,10 +356,19 @@ class HyperstackProvider:
             found = by_id.get(int(vm_id)) if vm_id is not None else None
             found = found or by_name.get(vm_name(record.task_id))
             try:
+                self._delete_extras(named.get(vm_name(record.task_id), []), found)
                 states[record.task_id] = self._state(record, found)
             except FlowError as exc:  # this task is answered next time; the others now
                 log.warning("hyperstack: status of %s failed: %s", record.task_id, exc)
         return states
+
+    def _delete_extras(self, vms: list[Json], kept: Json | None) -> None:
+        """A create the API answered too late can still make a second VM of the task's name
+        after the look-up by name found none: any VM of that name but the task's own goes."""
+        for extra in vms:
+            if kept is not None and _id(extra) != _id(kept) and extra.get("status") != "DELETING":
+                log.warning("hyperstack: deleting VM %s, a duplicate of %s", _id(extra), _id(kept))
+                self.api.delete_vm(_id(extra))
 
     def _state(self, record: TaskRecord, vm: Json | None) -> TaskState:
         data = record.provider_data
