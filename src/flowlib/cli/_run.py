@@ -245,11 +245,9 @@ def _wait(flow: Flow, task: Task, args: argparse.Namespace) -> int:
     else:
         print(_end_line(task))
         if task.status != TaskStatus.COMPLETED:
-            from flowlib.cli._resume import resume_hint
+            from flowlib.cli._resume import print_end_hints
 
-            print(f"  flow logs {task.task_id}      # see its output")
-            if hint := resume_hint(task):
-                print(f"  {hint}")
+            print_end_hints(flow, task)
     return exit_status(task)
 
 

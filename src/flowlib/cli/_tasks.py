@@ -45,7 +45,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(task_view(task))
             else:
-                _print_details(task)
+                _print_details(flow, task)
             return 0
         statuses = parse_statuses(args.status)
         limit = sys.maxsize if args.all else args.limit
@@ -105,7 +105,7 @@ def _outcome(task: Task) -> str:
     return " ".join(parts) or "-"
 
 
-def _print_details(task: Task) -> None:
+def _print_details(flow: Flow, task: Task) -> None:
     config = task.config
     status = task.status.value
     if task.exit_code is not None:
@@ -141,11 +141,12 @@ def _print_details(task: Task) -> None:
         print(f"  {(key + ':').ljust(width)} {value}")
     print()
     if task.is_terminal:
-        from flowlib.cli._resume import resume_hint
+        from flowlib.cli._resume import resume_hints, stopped_early
 
         print(f"  flow logs {task.task_id}      # its output")
-        if hint := resume_hint(task):
-            print(f"  {hint}")
+        if stopped_early(task):
+            for hint in resume_hints(task, flow.checkpoints(task.task_id)):
+                print(f"  {hint}")
     else:
         print(f"  flow logs {task.task_id} -f   # follow its output")
         print(f"  flow cancel {task.task_id}    # stop it")
