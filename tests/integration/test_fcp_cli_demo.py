@@ -115,9 +115,9 @@ def test_sigterm_stops_the_persistent_instance_agent_and_removes_the_work_dir(
 def yaml_section(demo: Path) -> dict[str, str]:
     import yaml
 
-    section: dict[str, str] = yaml.safe_load((demo / ".flow/config.yaml").read_text())[
-        "providers"
-    ]["hyperstack"]
+    section: dict[str, str] = yaml.safe_load((demo / ".flow/config.yaml").read_text())["providers"][
+        "hyperstack"
+    ]
     return section
 
 
