@@ -231,6 +231,10 @@ class Flow:
             instance_type=config.instance_type,
         )
         record.provider_data = {"created_by": _user()}
+        if _uses_s3(config):  # so that a later resume can say where its data was
+            from flowlib.data._s3 import s3_endpoint
+
+            record.provider_data["s3_endpoint"] = s3_endpoint() or "AWS"
         self.store.add(record)
         return record
 
@@ -420,7 +424,11 @@ class Flow:
             "FLOW_RESUMED_TASK": record.task_id,
         }
         config = to_task_config(record.config, **{"env": env, **fields})
-        return self.run(config, provider=record.provider)
+        try:
+            return self.run(config, provider=record.provider)
+        except FlowError as exc:
+            _explain_s3_endpoint(record, exc)
+            raise
 
     @traced("flow.wait")
     def wait(self, ref: str, timeout: float | None = None) -> Task:
@@ -569,6 +577,36 @@ def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:
     if state.provider_data:
         new["provider_data"] = {**record.provider_data, **state.provider_data}
     return {k: v for k, v in new.items() if getattr(record, k) != v}
+
+
+def _uses_s3(config: TaskConfig) -> bool:
+    sources = [m.source for m in config.data_mounts] + list(config.outputs.values())
+    return any(str(s).startswith("s3://") for s in sources)
+
+
+def _explain_s3_endpoint(record: TaskRecord, exc: FlowError) -> None:
+    """A resumed task whose S3 data cannot be reached: say which endpoint the original task
+    used and which one this process uses (an example's loopback S3 server ends with it)."""
+    if not _uses_s3(record.config):
+        return
+    from flowlib.data._s3 import s3_endpoint
+
+    before = record.provider_data.get("s3_endpoint")
+    now = s3_endpoint() or "AWS"
+    exc.message = f"cannot resume {record.task_id} ({record.name}): {exc.message}"
+    if before and before != now:
+        exc.suggestions.insert(
+            0,
+            f"{record.task_id} read its S3 data from {before}, this process uses {now}: "
+            f"set FLOW_S3_ENDPOINT_URL={before} (and its credentials) if that server still runs",
+        )
+    elif before:
+        exc.suggestions.insert(
+            0,
+            f"{record.task_id} read its S3 data from {before}: it must still be running and hold "
+            "the bucket (a demo's loopback S3 server, as examples/train_s3.py starts, ends "
+            "with the demo)",
+        )
 
 
 def _endpoints(data: Any) -> dict[str, str]:
