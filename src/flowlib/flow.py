@@ -9,7 +9,7 @@ store and ask the provider for what changed.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -323,6 +323,7 @@ class Flow:
             provider_state=record.provider_state,
             message=record.message,
             created_by=record.provider_data.get("created_by"),
+            cost_per_hour=_price(record.provider_data),
             endpoints=_endpoints(record.provider_data.get("endpoints")),
         )
         return task.bind(self)
@@ -431,8 +432,16 @@ class Flow:
             raise
 
     @traced("flow.wait")
-    def wait(self, ref: str, timeout: float | None = None) -> Task:
-        """Block until the task ends; :class:`TimeoutError` after ``timeout`` seconds."""
+    def wait(
+        self,
+        ref: str,
+        timeout: float | None = None,
+        *,
+        on_poll: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Block until the task ends; :class:`TimeoutError` after ``timeout`` seconds.
+        ``on_poll`` gets each fresh snapshot while the task is still going (what the CLI
+        shows while it waits)."""
         record = self.store.resolve(ref)
         interval_cap = getattr(self.provider(record.provider), "poll_interval_s", 2.0)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
@@ -442,6 +451,8 @@ class Flow:
             if record.status.is_terminal:
                 self._remember_checkpoints(record)
                 return self._to_task(self.store.get(record.task_id))
+            if on_poll is not None:
+                on_poll(self._to_task(record))
             if deadline is not None and self.clock.monotonic() >= deadline:
                 raise TimeoutError(
                     f"task {record.task_id} is still {record.status.value} after {timeout:g} s",
@@ -577,6 +588,14 @@ def _changes(record: TaskRecord, state: Any) -> dict[str, Any]:
     if state.provider_data:
         new["provider_data"] = {**record.provider_data, **state.provider_data}
     return {k: v for k, v in new.items() if getattr(record, k) != v}
+
+
+def _price(data: Mapping[str, Any]) -> str | None:
+    """The hourly price a provider recorded: a bid's limit (FCP) or the VM's price."""
+    if data.get("limit_price"):
+        return str(data["limit_price"])
+    price = data.get("price_per_hour")
+    return f"${float(price):.2f}" if isinstance(price, (int, float)) else None
 
 
 def _uses_s3(config: TaskConfig) -> bool:

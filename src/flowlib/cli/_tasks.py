@@ -160,9 +160,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
                     "--tail cannot be combined with --follow yet: -f prints the whole log",
                     suggestions=[f"flow logs {args.task} --tail {args.tail}, then -f"],
                 )
+            from flowlib.cli._waiting import follow_with_status
+
             task = flow.get_task(args.task)
             try:
-                for line in flow.follow_logs(task.task_id, include_metrics=args.metrics):
+                for line in follow_with_status(flow, task, include_metrics=args.metrics):
                     print(line, flush=True)
             except KeyboardInterrupt:
                 print(
