@@ -16,9 +16,9 @@ import os
 import random
 import sys
 
-from flowlib import TaskStatus
+from flowlib import FlowError, TaskStatus
 from flowlib.testing.emulators import cloud_flow
-from flowlib.testing.s3 import loopback_s3
+from flowlib.testing.s3 import loopback_s3, s3_filesystem
 
 REAL = bool(os.environ.get("FLOW_API_KEY"))
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -33,13 +33,13 @@ echo "{\"rows\": $total}" > "$root/results/summary.json"
 
 
 def main() -> None:
-    import fsspec
-
     if REAL and not os.environ.get("FLOW_EXAMPLE_BUCKET"):
         sys.exit("set FLOW_EXAMPLE_BUCKET to an S3 bucket you may write to")
-    server = None if REAL or os.environ.get("FLOW_S3_ENDPOINT_URL") else loopback_s3()
-    endpoint = os.environ.get("FLOW_S3_ENDPOINT_URL")
-    fs = fsspec.filesystem("s3", **({"endpoint_url": endpoint} if endpoint else {}))
+    try:  # needs flowlib[s3] (and flowlib[test] for the offline S3 server)
+        server = None if REAL or os.environ.get("FLOW_S3_ENDPOINT_URL") else loopback_s3()
+        fs = s3_filesystem()
+    except FlowError as exc:
+        sys.exit("\n  hint: ".join([f"error: {exc.message}", *exc.suggestions]))
     bucket = os.environ.get("FLOW_EXAMPLE_BUCKET") or f"flow-example-{random.randrange(16**8):08x}"
     if not REAL:
         fs.mkdir(bucket)

@@ -54,13 +54,14 @@ def train() -> None:
 
 # -- the driver: runs here, submits the workload -------------------------------------------------
 def main() -> None:
-    import fsspec
-
     import flowlib
-    from flowlib.testing.s3 import loopback_s3  # the driver only: the workload needs no flowlib
+    from flowlib.testing.s3 import loopback_s3, s3_filesystem  # the driver only
 
-    server = None if os.environ.get("FLOW_S3_ENDPOINT_URL") else loopback_s3()
-    fs = fsspec.filesystem("s3", endpoint_url=os.environ["FLOW_S3_ENDPOINT_URL"])
+    try:  # needs flowlib[s3] (and flowlib[test] for the offline S3 server)
+        server = None if os.environ.get("FLOW_S3_ENDPOINT_URL") else loopback_s3()
+        fs = s3_filesystem()
+    except flowlib.FlowError as exc:
+        sys.exit("\n  hint: ".join([f"error: {exc.message}", *exc.suggestions]))
     bucket = f"flow-example-{random.randrange(16**8):08x}"
     fs.mkdir(bucket)
     rng = random.Random(0)

@@ -8,7 +8,7 @@ store and ask the provider for what changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +149,10 @@ class Flow:
                 return self.get_task(found.task_id) if not wait else self.wait(found.task_id)
         prepared = check_and_prepare(self.provider(name), config)
         record, new = self.lifecycle.record(
-            self._with_code_dir(prepared), name, idempotency_key=idempotency_key
+            self._with_code_dir(prepared),
+            name,
+            idempotency_key=idempotency_key,
+            data=_s3_note(prepared),
         )
         if new:
             self.lifecycle.submit(record)
@@ -302,6 +305,7 @@ class Flow:
             provider_state=record.provider_state,
             message=record.message,
             created_by=record.provider_data.get("created_by"),
+            cost_per_hour=_price(record.provider_data),
             endpoints=_endpoints(record.provider_data.get("endpoints")),
         )
         return task.bind(self)
@@ -402,11 +406,23 @@ class Flow:
             "FLOW_RESUMED_TASK": record.task_id,
         }
         config = to_task_config(record.config, **{"env": env, **fields})
-        return self.run(config, provider=record.provider)
+        try:
+            return self.run(config, provider=record.provider)
+        except FlowError as exc:
+            _explain_s3_endpoint(record, exc)
+            raise
 
     @traced("flow.wait")
-    def wait(self, ref: str, timeout: float | None = None) -> Task:
-        """Block until the task ends; :class:`TimeoutError` after ``timeout`` seconds."""
+    def wait(
+        self,
+        ref: str,
+        timeout: float | None = None,
+        *,
+        on_poll: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Block until the task ends; :class:`TimeoutError` after ``timeout`` seconds.
+        ``on_poll`` gets each fresh snapshot while the task is still going (what the CLI
+        shows while it waits)."""
         record = self.store.resolve(ref)
         interval_cap = getattr(self.provider(record.provider), "poll_interval_s", 2.0)
         deadline = None if timeout is None else self.clock.monotonic() + timeout
@@ -416,6 +432,8 @@ class Flow:
             if record.status.is_terminal:
                 self._remember_checkpoints(record)
                 return self._to_task(self.store.get(record.task_id))
+            if on_poll is not None:
+                on_poll(self._to_task(record))
             if deadline is not None and self.clock.monotonic() >= deadline:
                 raise TimeoutError(
                     f"task {record.task_id} is still {record.status.value} after {timeout:g} s",
@@ -534,6 +552,53 @@ class Flow:
 
 
 set_default_client(Flow)
+
+
+def _price(data: Mapping[str, Any]) -> str | None:
+    """The hourly price a provider recorded: a bid's limit (FCP) or the VM's price."""
+    if data.get("limit_price"):
+        return str(data["limit_price"])
+    price = data.get("price_per_hour")
+    return f"${float(price):.2f}" if isinstance(price, (int, float)) else None
+
+
+def _uses_s3(config: TaskConfig) -> bool:
+    sources = [m.source for m in config.data_mounts] + list(config.outputs.values())
+    return any(str(s).startswith("s3://") for s in sources)
+
+
+def _s3_note(config: TaskConfig) -> dict[str, Any]:
+    """What a task that reads S3 data records, so that a later resume can say where it was."""
+    if not _uses_s3(config):
+        return {}
+    from flowlib.data._s3 import s3_endpoint
+
+    return {"s3_endpoint": s3_endpoint() or "AWS"}
+
+
+def _explain_s3_endpoint(record: TaskRecord, exc: FlowError) -> None:
+    """A resumed task whose S3 data cannot be reached: say which endpoint the original task
+    used and which one this process uses (an example's loopback S3 server ends with it)."""
+    if not _uses_s3(record.config):
+        return
+    from flowlib.data._s3 import s3_endpoint
+
+    before = record.provider_data.get("s3_endpoint")
+    now = s3_endpoint() or "AWS"
+    exc.message = f"cannot resume {record.task_id} ({record.name}): {exc.message}"
+    if before and before != now:
+        exc.suggestions.insert(
+            0,
+            f"{record.task_id} read its S3 data from {before}, this process uses {now}: "
+            f"set FLOW_S3_ENDPOINT_URL={before} (and its credentials) if that server still runs",
+        )
+    elif before:
+        exc.suggestions.insert(
+            0,
+            f"{record.task_id} read its S3 data from {before}: it must still be running and hold "
+            "the bucket (a demo's loopback S3 server, as examples/train_s3.py starts, ends "
+            "with the demo)",
+        )
 
 
 def _endpoints(data: Any) -> dict[str, str]:

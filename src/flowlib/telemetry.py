@@ -294,18 +294,20 @@ def console_tracing(fmt: str = "console", stream: TextIO | None = None) -> Calla
             f"{TRACE_ENV}={fmt!r} is not a trace format",
             suggestions=[f"use {TRACE_ENV}=console (a tree) or {TRACE_ENV}=json (every span)"],
         )
+    from flowlib._extras import import_optional
+
     try:
-        from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            ConsoleSpanExporter,
-            SimpleSpanProcessor,
-        )
-    except ImportError:
-        raise ConfigError(
-            "tracing to the console needs the OpenTelemetry SDK, which is not installed",
-            suggestions=[INSTALL_HINT, f"or run without --trace / {TRACE_ENV}"],
-        ) from None
+        import_optional("opentelemetry.sdk.trace.export", "tracing to the console")
+    except ConfigError as exc:
+        exc.suggestions.append(f"or run without --trace / {TRACE_ENV}")
+        raise
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
     out = stream or sys.stderr
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):  # the application may have set one already

@@ -67,14 +67,16 @@ def test_bash_blocks_run(doc: Path, isolated_home: Path) -> None:
 
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.py")), ids=lambda p: p.name)
 def test_python_examples_run(example: Path, isolated_home: Path) -> None:
-    if example.name == "train.py":  # the workload the others submit
-        args = [sys.executable, str(example), "2"]
+    cwd = ROOT
+    if example.name == "train.py":  # the workload the others submit; it writes checkpoints/
+        args, cwd = [sys.executable, str(example), "2"], isolated_home
     else:
         args = [sys.executable, str(example)]
     result = subprocess.run(
-        args, cwd=ROOT, env=env_for(isolated_home), capture_output=True, text=True, timeout=120
+        args, cwd=cwd, env=env_for(isolated_home), capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert not (ROOT / "checkpoints").exists(), "a test wrote checkpoints/ into the repository"
 
 
 def test_the_yaml_example_runs_from_the_cli(isolated_home: Path) -> None:

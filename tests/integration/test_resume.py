@@ -88,3 +88,32 @@ def test_flow_resume_on_the_command_line(flow: Flow, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"resumed {task.task_id} (short) as task-" in result.stdout
     assert f"FLOW_RESUME_FROM={tmp_path / 'ckpt-1'}" in result.stdout
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flowlib.cli", *argv], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_cut_off_task_without_checkpoints_is_told_how_to_announce_one(flow: Flow) -> None:
+    # Every hint must lead to a command that works: `flow resume` would say "announced no
+    # checkpoint", so it is not suggested; what to change in the workload is.
+    result = _cli("run", "--wait", "--max-run-time", "0.0003", "--name", "sleepy", "sleep 30")
+    assert result.returncode == 124, result.stdout + result.stderr
+    task = flow.get_task("sleepy")
+    for shown in (result.stdout, _cli("status", task.task_id).stdout):
+        assert f"flow resume {task.task_id}" not in shown
+        assert "time limit" in shown and "flowlib.log_checkpoint" in shown
+
+
+def test_the_resume_hint_names_the_checkpoint_and_resume_works(flow: Flow, tmp_path: Path) -> None:
+    argv = ["python", "train.py", "1000", str(tmp_path), "0.2"]
+    result = _cli("run", "--wait", "--max-run-time", "0.0004", "--name", "cut", *argv)
+    assert result.returncode == 124, result.stdout + result.stderr
+    hint = next(line for line in result.stdout.splitlines() if "flow resume" in line)
+    command = hint.split("#")[0].split()
+    assert command[:2] == ["flow", "resume"]
+    resumed = _cli(*command[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "FLOW_RESUME_FROM=" + str(tmp_path) in resumed.stdout

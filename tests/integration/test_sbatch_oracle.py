@@ -173,22 +173,43 @@ def test_sbatch_reads_the_script_as_flowlib_does(
     slurm: dict[str, str], path: Path, tmp_path: Path
 ) -> None:
     script = tmp_path / path.name
-    shutil.copy(path, script)
     (tmp_path / "wd").mkdir()
     (tmp_path / "logs").mkdir()
-    submitted = _run("sbatch", "--parsable", "--hold", str(script), cwd=tmp_path)
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().split(";")[0]
+    jobs: list[str] = []
     try:
+        text = _with_own_dependencies(path.read_text(), tmp_path, jobs)
+        script.write_text(text)
+        submitted = _run("sbatch", "--parsable", "--hold", str(script), cwd=tmp_path)
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.strip().split(";")[0]
+        jobs.append(job_id)
         job = show_job(job_id)
-        parsed = parse_sbatch(path.read_text(), source=path.name)
+        parsed = parse_sbatch(text, source=path.name)
         want = expected_fields(parsed, job, tmp_path, slurm)
         got = {key: _normalised(key, job.get(key, "<absent>")) for key in want}
         assert got == want
         AGREEMENT["scripts"] += 1
         AGREEMENT["fields"] += len(want)
     finally:
-        _run("scancel", job_id)
+        if jobs:
+            _run("scancel", *jobs)
+
+
+def _with_own_dependencies(text: str, cwd: Path, jobs: list[str]) -> str:
+    """The script with each job id its ``--dependency`` names replaced by a held job of this
+    test's own: which jobs exist (and whether job 1 was an array) depends on what ran on the
+    cluster before, and SLURM shows a dependency on an array job as ``afterok:1_*``."""
+
+    def own_job(match: re.Match[str]) -> str:
+        held = _run("sbatch", "--parsable", "--hold", "--wrap", "true", cwd=cwd)
+        assert held.returncode == 0, held.stderr
+        jobs.append(held.stdout.strip().split(";")[0])
+        return f"{match.group(1)}{jobs[-1]}"
+
+    def directive(line: re.Match[str]) -> str:
+        return re.sub(r"((?:^|[:,?])(?:after\w*:)?)\d+(?=$|[:,?+\s])", own_job, line.group(0))
+
+    return re.sub(r"(?m)(?<=--dependency=)\S+", directive, text)
 
 
 def test_corpus_is_large_and_varied() -> None:

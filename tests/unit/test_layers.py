@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).parents[2] / "src" / "flowlib"
-FOUNDATION = {"models.py", "errors.py", "config.py", "_modelbase.py"}
+FOUNDATION = {"models.py", "errors.py", "config.py", "_modelbase.py", "_extras.py"}
 
 
 def imported_modules(path: Path) -> set[str]:

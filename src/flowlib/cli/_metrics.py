@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.cli._output import print_json, table
-from flowlib.errors import ConfigError
 from flowlib.flow import Flow
 
 if TYPE_CHECKING:
@@ -78,16 +77,11 @@ def _row_line(row: MetricRow) -> str:
 
 def plot(rows: list[MetricRow], path: Path) -> Path:
     """A PNG chart, one panel per metric against its step. Needs matplotlib."""
-    from importlib import import_module
+    from flowlib._extras import import_optional
 
-    try:  # an optional extra: untyped here, so that mypy passes with or without it
-        import_module("matplotlib").use("Agg")
-        plt: Any = import_module("matplotlib.pyplot")
-    except ImportError:
-        raise ConfigError(
-            "--plot needs matplotlib, which is not installed",
-            suggestions=["pip install 'flowlib[plot]'  (or: pip install matplotlib)"],
-        ) from None
+    # An optional extra: untyped here, so that mypy passes with or without it.
+    import_optional("matplotlib", "--plot").use("Agg")
+    plt: Any = import_optional("matplotlib.pyplot", "--plot")
     from flowlib.metrics import Metrics
 
     found = Metrics(rows=rows)

@@ -241,10 +241,16 @@ def _end_line(task: Task) -> str:
 
 
 def _wait(flow: Flow, task: Task, args: argparse.Namespace) -> int:
+    from flowlib.cli._waiting import WaitDisplay
+
     if not args.json:
-        print(f"submitted {task.task_id} ({task.name}) on {task.provider}; waiting for it to end")
+        print(
+            f"submitted {task.task_id} ({task.name}) on {task.provider}; waiting for it to end",
+            flush=True,
+        )
     try:
-        task = flow.wait(task.task_id)
+        with WaitDisplay(task) as display:
+            task = flow.wait(task.task_id, on_poll=display.update)
     except KeyboardInterrupt:
         _keeps_running(task, "waiting")
         return 130
@@ -253,11 +259,9 @@ def _wait(flow: Flow, task: Task, args: argparse.Namespace) -> int:
     else:
         print(_end_line(task))
         if task.status != TaskStatus.COMPLETED:
-            from flowlib.cli._resume import resume_hint
+            from flowlib.cli._resume import print_end_hints
 
-            print(f"  flow logs {task.task_id}      # see its output")
-            if hint := resume_hint(task):
-                print(f"  {hint}")
+            print_end_hints(flow, task)
     return exit_status(task)
 
 
@@ -269,8 +273,10 @@ def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
         "(Ctrl-C stops following, not the task)",
         file=sys.stderr,
     )
+    from flowlib.cli._waiting import follow_with_status
+
     try:
-        for line in flow.follow_logs(task.task_id):
+        for line in follow_with_status(flow, task):
             print(line, file=out, flush=True)
         task = flow.wait(task.task_id)
     except KeyboardInterrupt:

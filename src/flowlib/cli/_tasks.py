@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from flowlib.cli._output import (
     ago,
@@ -19,6 +20,9 @@ from flowlib.cli._output import (
 from flowlib.errors import FlowError, ValidationError
 from flowlib.flow import Flow
 from flowlib.models import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from flowlib.metrics import Checkpoint
 
 __all__ = [
     "cmd_cancel",
@@ -58,7 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(task_view(task))
             else:
-                print(task_details(task))
+                print(task_details(task, flow.checkpoints(task.task_id)))
             return 0
         tasks = list_tasks(flow, args)
         instances = [] if args.json else _instances(flow, tasks)
@@ -125,8 +129,9 @@ def _outcome(task: Task) -> str:
     return " ".join(parts) or "-"
 
 
-def task_details(task: Task) -> str:
-    """``flow status TASK``: one task in detail, and what to run next."""
+def task_details(task: Task, checkpoints: Sequence[Checkpoint] = ()) -> str:
+    """``flow status TASK``: one task in detail, and what to run next (``checkpoints``: what
+    it announced, for the resume hint)."""
     config = task.config
     status = task.status.value
     if task.exit_code is not None:
@@ -161,11 +166,11 @@ def task_details(task: Task) -> str:
     out.extend(f"  {(key + ':').ljust(width)} {value}" for key, value in lines)
     out.append("")
     if task.is_terminal:
-        from flowlib.cli._resume import resume_hint
+        from flowlib.cli._resume import resume_hints, stopped_early
 
         out.append(f"  flow logs {task.task_id}      # its output")
-        if hint := resume_hint(task):
-            out.append(f"  {hint}")
+        if stopped_early(task):
+            out.extend(f"  {hint}" for hint in resume_hints(task, checkpoints))
     else:
         out.append(f"  flow logs {task.task_id} -f   # follow its output")
         out.append(f"  flow wait {task.task_id}      # wait for it to end")
@@ -208,9 +213,15 @@ def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
 
     from flowlib.cli._output import exit_status
     from flowlib.cli._run import _end_line
+    from flowlib.cli._waiting import follow_with_status
 
+    lines = (
+        flow.follow_logs(task.task_id, include_metrics=args.metrics)
+        if args.json
+        else follow_with_status(flow, task, include_metrics=args.metrics)
+    )
     try:
-        for line in flow.follow_logs(task.task_id, include_metrics=args.metrics):
+        for line in lines:
             if args.json:
                 record = {"type": "line", "task_id": task.task_id, "line": line}
                 print(json.dumps(record), flush=True)

@@ -9,7 +9,6 @@ prints them. An S3-compatible server (MinIO, Ceph, a loopback test server) is re
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from urllib.parse import urlsplit, urlunsplit
 from flowlib.data._parse import S3Url, parse_s3_url
 from flowlib.errors import (
     AuthenticationError,
-    ConfigError,
     FlowError,
     NetworkError,
     ResourceNotFoundError,
@@ -79,13 +77,9 @@ class S3Access:
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            try:
-                s3fs = importlib.import_module("s3fs")
-            except ImportError:
-                raise ConfigError(
-                    "s3:// data needs the s3fs package, which is not installed",
-                    suggestions=["pip install 'flowlib[s3]'"],
-                ) from None
+            from flowlib._extras import import_optional
+
+            s3fs = import_optional("s3fs", "s3:// data")
             fs = s3fs.S3FileSystem(
                 endpoint_url=self.endpoint,
                 skip_instance_cache=True,

@@ -9,14 +9,18 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["loopback_s3"]
+__all__ = ["loopback_s3", "s3_filesystem"]
 
 
 def loopback_s3() -> Any:
     """Start a moto S3 server on a free loopback port and point this process (and the tasks it
     submits, through ``FLOW_S3_ENDPOINT_URL``) at it, with throwaway credentials where none are
     set. Returns the server; call ``.stop()`` when done."""
-    from moto.server import ThreadedMotoServer
+    from flowlib._extras import import_optional
+
+    ThreadedMotoServer = import_optional(
+        "moto.server", "a loopback S3 server (flowlib.testing.s3)"
+    ).ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -27,3 +31,14 @@ def loopback_s3() -> Any:
         os.environ.setdefault(var, value)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     return server
+
+
+def s3_filesystem() -> Any:
+    """An fsspec S3 filesystem on ``FLOW_S3_ENDPOINT_URL`` (or AWS's own endpoint); a
+    ConfigError naming ``flowlib[s3]`` when fsspec/s3fs are not installed."""
+    from flowlib._extras import import_optional
+
+    fsspec = import_optional("fsspec", "S3 access")
+    import_optional("s3fs", "S3 access")
+    endpoint = os.environ.get("FLOW_S3_ENDPOINT_URL")
+    return fsspec.filesystem("s3", **({"endpoint_url": endpoint} if endpoint else {}))

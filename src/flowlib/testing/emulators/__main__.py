@@ -4,6 +4,7 @@ loopback."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -44,7 +45,13 @@ def _common(p: argparse.ArgumentParser, key_kind: str) -> argparse.ArgumentParse
         type=Path,
         metavar="PATH",
         help="once serving, add a section to the flowlib config there (0600) that points this "
-        "provider at the emulator, e.g. .flow/config.yaml of a demo project",
+        "provider at the emulator, e.g. .flow/config.yaml of a demo project; the default "
+        "provider stays as it was (see --default)",
+    )
+    p.add_argument(
+        "--default",
+        action="store_true",
+        help="with --flow-config: also make this provider the config's default provider",
     )
     return p
 
@@ -83,22 +90,31 @@ def _serve(args: argparse.Namespace, emulator: Any) -> int:
         print(f"Project: {emulator.project} (default)", flush=True)
     if emulator.workdir is not None:
         print(f"Instances: {emulator.workdir / 'instances'}", flush=True)
-    if args.flow_config is not None:
-        _write_flow_config(args.flow_config, args.cloud, emulator, url)
-        print(f"flowlib config: {args.flow_config} (flow run --provider {args.cloud} ...)")
-    sys.stdout.flush()
+    stop = threading.Event()
+    # SIGTERM (`kill`, a shell's EXIT trap) and SIGINT end the emulator the same way: every
+    # process its machines started is stopped and its temporary work dir removed. Python's
+    # default SIGTERM would end the process on the spot and leave both behind.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        if args.flow_config is not None:
+            _write_flow_config(args.flow_config, args.cloud, emulator, url, default=args.default)
+            print(f"flowlib config: {args.flow_config} (flow run --provider {args.cloud} ...)")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
     finally:
         emulator.close()
     return 0
 
 
-def _write_flow_config(path: Path, cloud: str, emulator: Any, url: str) -> None:
+def _write_flow_config(
+    path: Path, cloud: str, emulator: Any, url: str, *, default: bool = False
+) -> None:
     """Add (or replace) this cloud's section in the config at ``path``, keeping the rest, so one
-    demo project can point at several emulators."""
+    demo project can point at several emulators. The default provider changes only when asked
+    (``default``): a demo's emulator is gone after the demo, and a plain ``flow run`` there must
+    not try to reach it."""
     import yaml
 
     from flowlib.config import write_config
@@ -107,7 +123,8 @@ def _write_flow_config(path: Path, cloud: str, emulator: Any, url: str) -> None:
     if path.exists():
         settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     settings.setdefault("providers", {})[cloud] = emulator.provider_settings(api_url=url)
-    settings.setdefault("provider", cloud)
+    if default:
+        settings["provider"] = cloud
     write_config(path, settings)
 
 
