@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clouds import fcp, hyperstack  # noqa: F401  (both emulated clouds; see clouds.py)
 from s3server import s3, s3_server  # noqa: F401  (a real loopback S3 API; see s3server.py)
 from sshd import sshd, sshd_factory  # noqa: F401  (a real loopback sshd; see sshd.py)
 

@@ -17,15 +17,8 @@ import pytest
 from flowlib import Flow
 from flowlib.keeper import read_state
 from flowlib.models import TaskStatus
-from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
+from flowlib.testing.emulators.fcp import FcpEmulator
 from flowlib.testing.emulators.hyperstack import HyperstackEmulator
-from flowlib.testing.emulators.hyperstack import Options as HsOptions
-from flowlib.testing.emulators.hyperstack import Timing as HsTiming
-
-FAST = Timing(
-    allocate_s=0, confirm_s=0, initialize_s=0, start_s=0.05, ssh_s=0.05, stop_s=0.1,
-    resume_s=0, preempt_notice_s=1,
-)  # fmt: skip
 
 
 @pytest.fixture
@@ -38,24 +31,6 @@ def keeper_on(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> Iterator[
     state = read_state(home)
     if state is not None and state["running"]:  # never leave one behind
         os.kill(int(state["pid"]), signal.SIGKILL)
-
-
-@pytest.fixture
-def fcp(tmp_path: Path) -> Iterator[FcpEmulator]:
-    # The default grace: an instance waits 120 s for someone to read its exit code.
-    options = Options(stop_grace_s=1)
-    with FcpEmulator(timing=FAST, workdir=tmp_path / "fcp", options=options) as e:
-        e.start()
-        yield e
-
-
-@pytest.fixture
-def hyperstack(tmp_path: Path) -> Iterator[HyperstackEmulator]:
-    options = HsOptions(stop_grace_s=0.5)
-    timing = HsTiming.instant()
-    with HyperstackEmulator(timing=timing, workdir=tmp_path / "hs", options=options) as e:
-        e.start()
-        yield e
 
 
 def submit_and_leave(flow_args: list[str], cwd: Path) -> str:

@@ -9,50 +9,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clouds import fcp_flow, hs_flow
 
 from flowlib import Flow
 from flowlib.core.http import AmbiguousRequestError
 from flowlib.errors import ValidationError
 from flowlib.models import TaskConfig, TaskStatus
-from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
+from flowlib.testing.emulators.fcp import FcpEmulator
 from flowlib.testing.emulators.hyperstack import HyperstackEmulator
-from flowlib.testing.emulators.hyperstack import Options as HsOptions
-from flowlib.testing.emulators.hyperstack import Timing as HsTiming
-
-FAST = Timing(
-    allocate_s=0, confirm_s=0, initialize_s=0, start_s=0.05, ssh_s=0.05, stop_s=0.1,
-    resume_s=0, preempt_notice_s=1,
-)  # fmt: skip
-
-
-@pytest.fixture
-def fcp(tmp_path: Path) -> Iterator[FcpEmulator]:
-    with FcpEmulator(timing=FAST, workdir=tmp_path / "fcp", options=Options(stop_grace_s=1)) as e:
-        e.start()
-        yield e
-
-
-@pytest.fixture
-def hyperstack(tmp_path: Path) -> Iterator[HyperstackEmulator]:
-    options = HsOptions(stop_grace_s=0.5)
-    timing = HsTiming.instant()
-    with HyperstackEmulator(timing=timing, workdir=tmp_path / "hs", options=options) as e:
-        e.start()
-        yield e
-
-
-def fcp_flow(emu: FcpEmulator, **settings: object) -> Flow:
-    section = emu.provider_settings(poll_interval_s=0.05, timeout_s=2, **settings)
-    return Flow(provider="fcp", api_url=emu.url, api_key=emu.api_key, providers={"fcp": section})
-
-
-def hs_flow(emu: HyperstackEmulator, **top: object) -> Flow:
-    section = emu.provider_settings(poll_interval_s=0.05, timeout_s=2)
-    return Flow(provider="hyperstack", providers={"hyperstack": section}, **top)
 
 
 def live_keys(emu: FcpEmulator) -> list[str]:
