@@ -179,7 +179,7 @@ class Lifecycle:
             fresh = self.store.modify(record.task_id, fail)
             try:
                 self.provider(fresh.provider).cancel(fresh)
-            except FlowError as cleanup:
+            except Exception as cleanup:  # the submit's own error is the one to raise
                 log.warning("after the failed submit of %s: %s", fresh.task_id, cleanup)
 
     # -- refresh ----------------------------------------------------------------------------
