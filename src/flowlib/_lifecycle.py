@@ -185,29 +185,32 @@ class Lifecycle:
     # -- refresh ----------------------------------------------------------------------------
     def refresh(self, records: Sequence[TaskRecord]) -> list[TaskRecord]:
         """What each task is now: one status call per provider for the unfinished ones."""
-        by_provider: dict[str, list[TaskRecord]] = {}
-        for r in records:
-            if not r.status.is_terminal:
-                by_provider.setdefault(r.provider, []).append(r)
-        fresh: dict[str, TaskRecord] = {}
-        for name, group in by_provider.items():
-            asked = [self._with_hints(r) for r in group]
-            try:
-                with span("provider.status", provider=name, tasks=len(group)):
-                    states = self.provider(name).status(asked)
-            except FlowError as exc:
-                log.info("status of %d %s task(s) failed: %s", len(group), name, exc)
-                continue  # show what the store knows; the next refresh asks again
-            for r in asked:
-                state = states.get(r.task_id)
-                if state is not None:
-                    fresh[r.task_id] = self._apply(r, state)
-            if self.on_live is not None and any(
-                not fresh.get(r.task_id, r).status.is_terminal for r in group
-            ):
+        fresh = self._ask([self._with_hints(r) for r in records if not r.status.is_terminal])
+        if self.on_live is not None:
+            for name in {r.provider for r in fresh.values() if not r.status.is_terminal}:
                 self.on_live(name)
         out = [fresh.get(r.task_id, r) for r in records]
         return [self._resolve_cancel(r) for r in out]
+
+    def _ask(self, records: Sequence[TaskRecord]) -> dict[str, TaskRecord]:
+        """Ask each provider once about its tasks among ``records`` and store the answers; a
+        provider that fails leaves its tasks as stored (the next refresh asks again)."""
+        by_provider: dict[str, list[TaskRecord]] = {}
+        for r in records:
+            by_provider.setdefault(r.provider, []).append(r)
+        fresh: dict[str, TaskRecord] = {}
+        for name, group in by_provider.items():
+            try:
+                with span("provider.status", provider=name, tasks=len(group)):
+                    states = self.provider(name).status(group)
+            except FlowError as exc:
+                log.info("status of %d %s task(s) failed: %s", len(group), name, exc)
+                fresh.update((r.task_id, r) for r in group)
+                continue
+            for r in group:
+                state = states.get(r.task_id)
+                fresh[r.task_id] = r if state is None else self._apply(r, state)
+        return fresh
 
     def _apply(self, record: TaskRecord, state: TaskState) -> TaskRecord:
         def change(current: TaskRecord) -> dict[str, Any]:
@@ -310,19 +313,7 @@ class Lifecycle:
             }
 
         after = [self.store.get(r.task_id) for r in records]
-        by_provider: dict[str, list[TaskRecord]] = {}
-        for r in after:
-            if not r.status.is_terminal:
-                by_provider.setdefault(r.provider, []).append(r)
-        for name, group in by_provider.items():
-            try:
-                states = self.provider(name).status(group)
-            except FlowError:
-                continue
-            for r in group:
-                state = states.get(r.task_id)
-                if state is not None:
-                    self._apply(r, state)
+        self._ask([r for r in after if not r.status.is_terminal])
         return [self.store.modify(r.task_id, cancelled) for r in after]
 
 

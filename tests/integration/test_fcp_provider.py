@@ -13,16 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clouds import FAST
 
 from flowlib import Flow
 from flowlib.models import TaskStatus
 from flowlib.providers.fcp._provider import FcpProvider
-from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
-
-FAST = Timing(
-    allocate_s=0, confirm_s=0, initialize_s=0, start_s=0.05, ssh_s=0.05, stop_s=0.1,
-    resume_s=0, preempt_notice_s=1,
-)  # fmt: skip
+from flowlib.testing.emulators.fcp import FcpEmulator, Options
 
 
 @pytest.fixture
