@@ -20,6 +20,7 @@ from typing import Any
 
 from flowlib import Flow
 from flowlib.models import TaskStatus
+from flowlib.testing.emulators import sandbox_settings
 from flowlib.testing.emulators.fcp import FcpEmulator, Market, Timing
 
 
@@ -33,7 +34,7 @@ def run(tasks: int = 200, polls: int = 5) -> list[dict[str, Any]]:
         FcpEmulator(timing=Timing.instant(), boot=False, markets=[market]) as emu,
     ):
         url = emu.start()
-        section = {"remote_host": "sandbox", "sandbox_dir": str(Path(tmp) / "disks")}
+        section = sandbox_settings(Path(tmp) / "disks")
         with Flow(
             provider="fcp",
             api_url=url,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SHELL = "sleep 0.2; exit {k}"
+SHELL = "echo result {k}; sleep 0.2; exit {k}"
 # A submit that ended unconfirmed, or whose process died, is resolved by name this long after
 # (the setting submit_settle_s, 60 s by default; short here so that the settle sees it). Tasks
 # still unresolved are counted apart ("no machine") among the unresolved ones.
@@ -54,6 +54,7 @@ COLUMNS = [
     "of which no machine",
     "client errors",
     "billed s after exit (median / max)",
+    "results kept",
     "integrity_check",
 ]
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -102,7 +103,9 @@ class Cloud:
     """One emulated cloud (or the local provider) with a FLOW_HOME and a project directory whose
     ``.flow/config.yaml`` points the ``flow`` CLI at it."""
 
-    def __init__(self, name: str, root: Path, **settings: Any) -> None:
+    def __init__(
+        self, name: str, root: Path, top: dict[str, Any] | None = None, **settings: Any
+    ) -> None:
         self.name = name
         self.root = root
         self.home = root / "home"
@@ -126,6 +129,8 @@ class Cloud:
         from flowlib.config import write_config
 
         config: dict[str, Any] = {"provider": name, "submit_settle_s": SETTLE_S}
+        for key, value in (top or {}).items():  # top-level settings ({root} filled in)
+            config[key] = value.format(root=root) if isinstance(value, str) else value
         if section:
             config["providers"] = {name: section}
         write_config(self.project / ".flow" / "config.yaml", config)
@@ -553,6 +558,7 @@ class Scenario:
     run: Callable[[Cloud, Any, random.Random, Size], Outcome]
     clouds: tuple[str, ...]
     settings: dict[str, Any] = field(default_factory=dict)
+    top: dict[str, Any] = field(default_factory=dict)  # top-level config keys
 
 
 SCENARIOS = [
@@ -575,6 +581,12 @@ SCENARIOS = [
     Scenario("nobody watching, keeper", watch_scenario("on"), ("fcp", "hyperstack")),
     Scenario("nobody watching, keeper killed", watch_scenario("killed"), ("fcp", "hyperstack")),
     Scenario("nobody watching, no keeper", watch_scenario("off"), ("fcp", "hyperstack")),
+    Scenario(
+        "nobody watching, no client, results location",
+        watch_scenario("off"),
+        ("fcp", "hyperstack"),
+        top={"results": "file://{root}/results"},
+    ),
 ]
 
 
@@ -721,6 +733,26 @@ def judge(
         if cloud.name == "local"
         else (f"{statistics.median(billed):.1f} / {max(billed):.1f}" if billed else "none ran")
     )
+    kept = ran = 0  # the workload's own result came back: its exit code and its log
+    for task in tasks:
+        exits = [m.exit_code for m in by_task.get(task.task_id, []) if m.exit_code is not None]
+        truth = exits[0] if exits else (out.names.get(task.name) if cloud.name == "local" else None)
+        if truth is None or task.name in out.cancelled or task.status.value not in TERMINAL:
+            continue
+        if task.provider_state == "submit-lost":  # killed before its process started: it never ran
+            continue
+        ran += 1
+        try:
+            log = task.logs(tail=20)
+        except Exception as exc:  # a log that cannot be read is not kept
+            log = f"({type(exc).__name__})"
+        if task.exit_code == truth and f"result {truth}" in log:
+            kept += 1
+        else:
+            notes.append(
+                f"{task.task_id} ({task.name}): result not kept (exit {task.exit_code}, "
+                f"truth {truth}; log {log[-60:]!r})"
+            )
     for err in out.errors:
         notes.append(f"client: {err}")
     if cloud.emu is not None:  # proof the faults were there: what the clients were answered
@@ -746,6 +778,7 @@ def judge(
         "client errors": len(out.errors),
         "billed s after exit (median / max)": shown,
         "billed_after_exit": billed,
+        "results kept": f"{kept} / {ran}",
         "integrity_check": integrity(cloud.home),
     }
     return row, notes
@@ -754,7 +787,7 @@ def judge(
 def run_row(scenario: Scenario, cloud_name: str, rng: random.Random, size: Size) -> dict[str, Any]:
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flowlib-chaos-") as tmp:
-        cloud = Cloud(cloud_name, Path(tmp), **scenario.settings)
+        cloud = Cloud(cloud_name, Path(tmp), scenario.top, **scenario.settings)
         mark = _environ(CHAOS_RUN=cloud.token)  # what this process starts is marked too
         mark.__enter__()
         try:

@@ -4,15 +4,18 @@ python examples/fcp_jupyter.py
 
 The task starts Jupyter on port 8888 of the instance (or, where Jupyter is not installed, a plain
 HTTP server on the same port, so the example runs anywhere); `flow.tunnel` forwards that port to
-this machine, exactly as `flow tunnel TASK 8888` does on the command line. With FLOW_API_KEY set
-this rents a real FCP instance; without it, it runs against the FCP emulator on loopback.
+this machine, exactly as `flow tunnel TASK 8888` does on the command line. It runs against the FCP
+emulator on loopback; `--real-cloud` (with FLOW_API_KEY) rents a real FCP instance.
 """
 
+import sys
 import time
 
 import httpx
 
-from flowlib.testing.emulators import cloud_flow
+from flowlib.testing.emulators import REAL_CLOUD_FLAG, cloud_flow
+
+REAL = REAL_CLOUD_FLAG in sys.argv[1:]  # spends money: an explicit flag, never a key in the env
 
 SERVE = (
     "mkdir -p notebooks && cd notebooks && echo 'print(1)' > hello.py && "
@@ -33,7 +36,7 @@ def wait_for(url: str, timeout: float = 60.0) -> httpx.Response:
             time.sleep(0.2)
 
 
-with cloud_flow("fcp") as flow:  # FLOW_API_KEY set: real FCP; else its emulator
+with cloud_flow("fcp", real=REAL) as flow:  # the emulator unless --real-cloud
     task = flow.run(SERVE, name="notebook", instance_type="a100", max_price_per_hour=2.50,
                     upload_code=False, max_run_time_hours=1)  # fmt: skip
     while flow.get_task(task.task_id).status.value == "pending":

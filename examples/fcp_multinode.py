@@ -4,11 +4,16 @@ python examples/fcp_multinode.py
 
 Every instance of a bid runs the same startup script; flowlib tells each one who it is through
 FLOW_NODE_RANK, FLOW_NUM_NODES, FLOW_MAIN_IP and FLOW_NODE_IPS, which is what a launcher such as
-`torchrun` needs. With FLOW_API_KEY set this runs on FCP; without, on the FCP emulator.
+`torchrun` needs. It runs on the FCP emulator; `--real-cloud` (with FLOW_API_KEY) runs it on
+FCP for real.
 """
 
+import sys
+
 from flowlib import TaskStatus
-from flowlib.testing.emulators import cloud_flow
+from flowlib.testing.emulators import REAL_CLOUD_FLAG, cloud_flow
+
+REAL = REAL_CLOUD_FLAG in sys.argv[1:]  # spends money: an explicit flag, never a key in the env
 
 LAUNCH = (
     'echo "node $FLOW_NODE_RANK of $FLOW_NUM_NODES, main node at $FLOW_MAIN_IP"; '
@@ -17,7 +22,7 @@ LAUNCH = (
 )
 
 
-with cloud_flow("fcp") as flow:  # FLOW_API_KEY set: real FCP; else its emulator
+with cloud_flow("fcp", real=REAL) as flow:  # the emulator unless --real-cloud
     task = flow.run(LAUNCH, name="multinode", instance_type="8xa100", num_instances=2,
                     max_price_per_hour=20, upload_code=False)  # fmt: skip
     done = flow.wait(task.task_id, timeout=600)

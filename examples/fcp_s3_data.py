@@ -1,13 +1,13 @@
 """S3 data access on FCP: a dataset staged from S3 at /data, results synced back to S3.
 
-    python examples/fcp_s3_data.py
+    python examples/fcp_s3_data.py [--real-cloud]
 
-With FLOW_API_KEY set this runs on FCP (Mithril) for real (1 x A100, at most $2.50/hour) and
-needs FLOW_EXAMPLE_BUCKET, an S3 bucket your AWS credentials may write to. FCP instances have no
-AWS role, so the example passes your AWS_* variables in the task's ``env``: they travel in the
-bid's startup script, so use a key scoped to that bucket. Without FLOW_API_KEY it runs against
-the FCP emulator on loopback, and, unless FLOW_S3_ENDPOINT_URL points at an S3 server, against
-a loopback S3 server (moto, from flowlib's ``[test]`` extra) too.
+With --real-cloud (and FLOW_API_KEY) this runs on FCP (Mithril) for real (1 x A100, at most
+$2.50/hour) and needs FLOW_EXAMPLE_BUCKET, an S3 bucket your AWS credentials may write to. FCP
+instances have no AWS role, so the example passes your AWS_* variables in the task's ``env``:
+they travel in the bid's startup script, so use a key scoped to that bucket. Without the flag it
+runs against the FCP emulator on loopback, and, unless FLOW_S3_ENDPOINT_URL points at an S3
+server, against a loopback S3 server (moto, from flowlib's ``[test]`` extra) too.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import random
 import sys
 
 from flowlib import FlowError, TaskStatus
-from flowlib.testing.emulators import cloud_flow
+from flowlib.testing.emulators import REAL_CLOUD_FLAG, cloud_flow
 from flowlib.testing.s3 import loopback_s3, s3_filesystem
 
-REAL = bool(os.environ.get("FLOW_API_KEY"))
+REAL = REAL_CLOUD_FLAG in sys.argv[1:]  # spends money: an explicit flag, never a key in the env
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 WORKLOAD = r"""
 root="${FLOW_ROOT:-}"  # set on an emulated instance only: on a real VM /data is /data
@@ -52,7 +52,7 @@ def main() -> None:
     # The emulated VM gets the credentials the way a VM with an instance role would: from its
     # own environment, not from the startup script.
     options = {} if REAL else {"boot_env": lambda _instance: dict(keys)}
-    with cloud_flow("fcp", **options) as flow:  # FLOW_API_KEY set: real FCP; else its emulator
+    with cloud_flow("fcp", real=REAL, **options) as flow:  # the emulator unless --real-cloud
         task = flow.run(
             WORKLOAD,
             name="s3-data",

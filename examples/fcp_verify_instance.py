@@ -1,15 +1,19 @@
 """Rent an FCP GPU and check what you got: GPUs, driver, CUDA from PyTorch, CPUs, disk.
 
-python examples/fcp_verify_instance.py
+python examples/fcp_verify_instance.py [--real-cloud]
 
-With FLOW_API_KEY set this runs on FCP (Mithril) for real (1 x A100, at most $2.50/hour, and
-the instance releases itself when the check ends). Without it, it runs against the FCP emulator
-on loopback: the same bid, the same startup script, on an emulated instance with no GPU, where
-the check says so instead of failing.
+With --real-cloud (and FLOW_API_KEY) this runs on FCP (Mithril) for real (1 x A100, at most
+$2.50/hour, and the instance releases itself when the check ends). Without the flag, it runs
+against the FCP emulator on loopback: the same bid, the same startup script, on an emulated
+instance with no GPU, where the check says so instead of failing.
 """
 
+import sys
+
 from flowlib import TaskStatus
-from flowlib.testing.emulators import cloud_flow
+from flowlib.testing.emulators import REAL_CLOUD_FLAG, cloud_flow
+
+REAL = REAL_CLOUD_FLAG in sys.argv[1:]  # spends money: an explicit flag, never a key in the env
 
 CHECK = r"""
 set -u
@@ -33,7 +37,7 @@ echo "verified"
 """
 
 
-with cloud_flow("fcp") as flow:  # FLOW_API_KEY set: real FCP; else its emulator
+with cloud_flow("fcp", real=REAL) as flow:  # the emulator unless --real-cloud
     task = flow.run(CHECK, name="verify", instance_type="a100", max_price_per_hour=2.50,
                     upload_code=False, max_run_time_hours=0.25)  # fmt: skip
     print(f"bid placed for {task.task_id}: {task.instance_type} in {task.region}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from flowlib._version import __version__
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderSpec": "flowlib.providers.base",
     "QuotaError": "flowlib.errors",
     "RemoteError": "flowlib.errors",
+    "RemoteHostSpec": "flowlib.providers.base",
     "ResourceNotFoundError": "flowlib.errors",
     "Retries": "flowlib.frontends.app",
     "StorageInterface": "flowlib.models",
@@ -62,6 +63,9 @@ _EXPORTS: dict[str, str] = {
     "load_config": "flowlib.config",
     "log_checkpoint": "flowlib.metrics",
     "log_metrics": "flowlib.metrics",
+    "init": "flowlib.tracking",
+    "stop_reason": "flowlib.stop",
+    "stop_requested": "flowlib.stop",
 }
 
 # A literal list, so type checkers see every lazily loaded name as exported.
@@ -87,6 +91,7 @@ __all__ = [
     "ProviderSpec",
     "QuotaError",
     "RemoteError",
+    "RemoteHostSpec",
     "ResourceNotFoundError",
     "Retries",
     "StorageInterface",
@@ -109,6 +114,7 @@ __all__ = [
     "find_instances",
     "get_task",
     "hookimpl",
+    "init",
     "invoke",
     "list_tasks",
     "load_config",
@@ -117,6 +123,8 @@ __all__ = [
     "logs",
     "run",
     "status",
+    "stop_reason",
+    "stop_requested",
     "submit",
     "wait",
 ]
@@ -183,9 +191,12 @@ if TYPE_CHECKING:
         Provider,
         ProviderContext,
         ProviderSpec,
+        RemoteHostSpec,
         TaskState,
     )
     from flowlib.remote import invoke
+    from flowlib.stop import stop_reason, stop_requested
+    from flowlib.tracking import init
 
 
 def _flow(provider: str | None = None) -> Flow:

@@ -13,21 +13,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from flowlib._lifecycle import submitting
+from flowlib._planning import has_offers, make_plan, pinned
 from flowlib.describe import check_and_prepare, to_task_config
 from flowlib.errors import ValidationError
+from flowlib.providers.base import Arrays, poll_interval
+from flowlib.results import prepare_results
 from flowlib.telemetry import annotate, span
 
 if TYPE_CHECKING:
+    from flowlib._engine import Engine
     from flowlib.core.store import TaskRecord
     from flowlib.describe import TaskLike
-    from flowlib.flow import Flow
     from flowlib.models import Task, TaskConfig
 
 __all__ = ["cancel_array", "run_array"]
 
 
 def run_array(
-    flow: Flow,
+    flow: Engine,
     configs: Sequence[TaskLike],
     *,
     throttle: int | None,
@@ -36,8 +40,14 @@ def run_array(
     idempotency_key: str | None = None,
 ) -> list[Task]:
     name = provider or flow.config.provider
+    shaped = [to_task_config(c) for c in configs]
+    if shaped and has_offers(flow, name):  # one plan for the array: its tasks share a shape
+        plan = make_plan(flow, shaped[0], name)
+        if plan.offer is not None:
+            name = plan.offer.provider
+            shaped = [pinned(plan, c, plan.offer) for c in shaped]
     chosen = flow.provider(name)
-    prepared = [check_and_prepare(chosen, to_task_config(c)) for c in configs]
+    prepared = [check_and_prepare(chosen, prepare_results(c, flow.config.results)) for c in shaped]
     if indices is None:
         indices = list(range(len(prepared)))
     if len(indices) != len(prepared) or len(set(indices)) != len(indices):
@@ -56,11 +66,8 @@ def run_array(
             fresh = flow.lifecycle.refresh([flow.store.get(t) for t in members])
             return [flow.task_of(r) for r in fresh]
     keys = {i: f"{idempotency_key}:{i}" for i in indices} if idempotency_key else {}
-    native = getattr(chosen, "submit_array", None)
-    if native is None:
+    if not isinstance(chosen, Arrays):
         return _run_throttled(flow, prepared, list(indices), throttle, name, keys)
-    from flowlib._lifecycle import submitting
-
     store, lifecycle = flow.store, flow.lifecycle
     records = [
         lifecycle.record(config, name, idempotency_key=keys.get(i))[0]
@@ -77,7 +84,7 @@ def run_array(
     with submitting(records):
         try:
             with span("provider.submit_array", task_id=group, provider=name):
-                data: Mapping[str, Mapping[str, Any]] = native(
+                data: Mapping[str, Mapping[str, Any]] = chosen.submit_array(
                     records, throttle=throttle, indices=list(indices)
                 )
         except BaseException as exc:
@@ -88,7 +95,7 @@ def run_array(
 
 
 def _run_throttled(
-    flow: Flow,
+    flow: Engine,
     configs: list[TaskConfig],
     indices: list[int],
     throttle: int | None,
@@ -100,7 +107,7 @@ def _run_throttled(
     from any process marks it cancelled, and no further task is submitted."""
     store, lifecycle = flow.store, flow.lifecycle
     limit = throttle or len(configs)
-    interval = getattr(flow.provider(name), "poll_interval_s", 1.0)
+    interval = poll_interval(flow.provider(name))
     submitted: list[Task] = []
     live: list[str] = []
     group: str | None = None
@@ -133,11 +140,11 @@ def _run_throttled(
     return submitted
 
 
-def _cancelled(flow: Flow, group: str | None) -> bool:
+def _cancelled(flow: Engine, group: str | None) -> bool:
     return group is not None and flow.store.get(group).cancel_requested
 
 
-def cancel_array(flow: Flow, ref: str) -> list[Task]:
+def cancel_array(flow: Engine, ref: str) -> list[Task]:
     store = flow.store
     record = store.resolve(ref)
     group = record.provider_data.get("array", {}).get("id")
@@ -152,5 +159,6 @@ def cancel_array(flow: Flow, ref: str) -> list[Task]:
     live = [r for r in flow.lifecycle.refresh(members) if not r.status.is_terminal]
     chosen = flow.provider(record.provider)
     with span("provider.cancel_array", task_id=group, provider=record.provider):
-        flow.lifecycle.cancel(live, whole=getattr(chosen, "cancel_array", None))
+        whole = chosen.cancel_array if isinstance(chosen, Arrays) else None
+        flow.lifecycle.cancel(live, whole=whole)
     return [flow.task_of(store.get(r.task_id)) for r in members]

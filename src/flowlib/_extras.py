@@ -20,6 +20,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "s3fs": ("s3", "s3fs"),
     "opentelemetry.sdk": ("trace", "opentelemetry-sdk"),
     "matplotlib": ("plot", "matplotlib"),
+    "starlette": ("ui", "starlette"),
+    "uvicorn": ("ui", "uvicorn"),
+    "tensorboard": ("tensorboard", "tensorboard"),
     "moto": ("test", "moto[server]"),
 }
 

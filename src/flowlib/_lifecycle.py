@@ -35,6 +35,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core import procs
+from flowlib.core.store import TaskRecord, new_task_id
 from flowlib.errors import FlowError, ValidationError
 from flowlib.models import TaskStatus
 from flowlib.telemetry import annotate, span
@@ -90,8 +92,6 @@ class Lifecycle:
     ) -> tuple[TaskRecord, bool]:
         """Record a task about to be submitted; ``(record, True)``. With ``idempotency_key``, a
         task already recorded with that key is answered instead: ``(that record, False)``."""
-        from flowlib.core.store import TaskRecord, new_task_id
-
         record = TaskRecord(
             task_id=new_task_id(),
             name=config.name,
@@ -194,7 +194,8 @@ class Lifecycle:
 
     def _ask(self, records: Sequence[TaskRecord]) -> dict[str, TaskRecord]:
         """Ask each provider once about its tasks among ``records`` and store the answers; a
-        provider that fails leaves its tasks as stored (the next refresh asks again)."""
+        provider that fails, even with a bug, leaves its tasks as stored (the next refresh asks
+        again) and the others' answers stand: the keeper watches every cloud through this."""
         by_provider: dict[str, list[TaskRecord]] = {}
         for r in records:
             by_provider.setdefault(r.provider, []).append(r)
@@ -205,6 +206,10 @@ class Lifecycle:
                     states = self.provider(name).status(group)
             except FlowError as exc:
                 log.info("status of %d %s task(s) failed: %s", len(group), name, exc)
+                fresh.update((r.task_id, r) for r in group)
+                continue
+            except Exception:  # a provider's bug must not blind the looks at the others
+                log.warning("status of %d %s task(s) failed", len(group), name, exc_info=True)
                 fresh.update((r.task_id, r) for r in group)
                 continue
             for r in group:
@@ -351,8 +356,6 @@ _MISSING = object()
 
 
 def _this_process() -> dict[str, Any]:
-    from flowlib.core import procs
-
     pid = os.getpid()
     return {"host": socket.gethostname(), "pid": pid, "start_ticks": procs.start_ticks(pid)}
 
@@ -371,8 +374,6 @@ def submitting(records: Sequence[TaskRecord]) -> Iterator[None]:
 
 def _mid_submit(record: TaskRecord) -> bool:
     """Whether ``record`` is being submitted by a process that may still be at it."""
-    from flowlib.core import procs
-
     if record.provider_state != SUBMITTING:
         return False
     who = record.provider_data.get("submitter")

@@ -8,9 +8,11 @@
 5. defaults (provider ``local``, home ``~/.flow``)
 
 A config file holds top-level keys (``provider``, ``project``, ``region``, ``api_url``,
-``api_key``) and a ``providers:`` mapping with a section per provider whose keys override the
-top-level ones for that provider. Files that hold an API key are written 0600. The key itself is a
-``SecretStr``: never printed, logged or put in a repr.
+``api_key``; for planning ``default_gpu``, ``max_total_cost``, ``catalog_ttl_s``, and
+``provider: auto`` for the cheapest offer across the configured providers) and a ``providers:``
+mapping with a section per provider whose keys override the top-level ones for that provider.
+Files that hold an API key are written 0600. The key itself is a ``SecretStr``: never printed,
+logged or put in a repr.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flowlib._modelbase import suggest_key
 from flowlib.errors import ConfigError
 from flowlib.models import FlowConfig
 
@@ -35,6 +38,10 @@ ENV_VARS: dict[str, str] = {
     "FLOW_HOME": "home",
     "FLOW_SUBMIT_SETTLE_S": "submit_settle_s",
     "FLOW_KEEPER": "keeper",
+    "FLOW_DEFAULT_GPU": "default_gpu",
+    "FLOW_MAX_TOTAL_COST": "max_total_cost",
+    "FLOW_CATALOG_TTL_S": "catalog_ttl_s",
+    "FLOW_RESULTS": "results",
 }
 _FILE_KEYS = {
     "provider",
@@ -45,6 +52,10 @@ _FILE_KEYS = {
     "providers",
     "submit_settle_s",
     "keeper",
+    "default_gpu",
+    "max_total_cost",
+    "catalog_ttl_s",
+    "results",
 }
 
 
@@ -119,8 +130,6 @@ def _read_file(path: Path) -> dict[str, Any]:
         )
     unknown = sorted(set(data) - _FILE_KEYS)
     if unknown:
-        from flowlib._modelbase import suggest_key
-
         tips = [f"did you mean '{g}'?" for k in unknown if (g := suggest_key(k, _FILE_KEYS))]
         raise ConfigError(
             f"unknown key(s) {', '.join(unknown)} in {path}",

@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlib.errors import UnsupportedError
+from flowlib._features import check_features, wanted_features
+from flowlib._taskfile import load_task_file
+from flowlib.data import expand, parse_data, resolve
 from flowlib.models import MountSpec, TaskConfig
 from flowlib.telemetry import span
 
@@ -46,8 +48,6 @@ def to_task_config(task: TaskLike | None = None, **fields: Any) -> TaskConfig:
             return task
         return TaskConfig(**{**task.model_dump(exclude_unset=True), **fields})
     if isinstance(task, Path) or (isinstance(task, str) and _looks_like_task_file(task)):
-        from flowlib.frontends.yaml import load_task_file
-
         return load_task_file(Path(task), **fields)
     if isinstance(task, str):
         key = "shell" if uses_shell_syntax(task) else "command"
@@ -77,51 +77,18 @@ def uses_shell_syntax(command: str) -> bool:
 
 def data_mounts(data: str | Mapping[str, str] | Sequence[MountSpec] | MountSpec) -> list[MountSpec]:
     """``data=`` of :meth:`Flow.submit` as mount specs (see :func:`flowlib.data.parse_data`)."""
-    from flowlib.data import parse_data
-
     return parse_data(data)
 
 
-def wanted_features(config: TaskConfig) -> list[str]:
-    """The capabilities a task needs beyond running a command."""
-    from flowlib.providers.base import Feature
-
-    wanted = []
-    if config.num_instances > 1:
-        wanted.append(Feature.MULTI_NODE)
-    if config.volumes or any(m.mount_type == "volume" for m in config.data_mounts):
-        wanted.append(Feature.VOLUMES)
-    if any(m.mount_type == "volume" for m in config.data_mounts):
-        wanted.append(Feature.VOLUME_MOUNTS)
-    if config.outputs or any(m.mount_type != "volume" for m in config.data_mounts):
-        wanted.append(Feature.DATA_MOUNTS)
-    if config.image:
-        wanted.append(Feature.CONTAINER_IMAGE)
-    if config.instance_name:
-        wanted.append(Feature.HIBERNATE)  # a persistent instance sleeps when idle
-    return wanted
-
-
 def check_and_prepare(provider: Provider, config: TaskConfig) -> TaskConfig:
-    """Refuse, in one error, everything the provider cannot do; then let it prepare."""
-    missing = provider.capabilities.missing(wanted_features(config))
-    if missing:
-        raise UnsupportedError(
-            f"provider '{provider.name}' cannot run this task: "
-            + "; ".join(f"{feature}: {reason}" for feature, reason in missing.items()),
-            suggestions=["choose another provider with --provider, or drop those settings"],
-            provider=provider.name,
-            unsupported=sorted(missing),
-        )
+    """Refuse, in one error, everything the provider cannot do (before any call); then let it
+    prepare."""
+    check_features(provider, config)
     if config.data_mounts or config.outputs:
-        from flowlib.data import expand
-
         config = expand(config)  # volume:// mounts become volumes; no network
     with span("provider.prepare", provider=provider.name):
         config = provider.prepare(config)
     if config.data_mounts or config.outputs or config.volumes:
-        from flowlib.data import resolve
-
         with span("data.resolve", provider=provider.name):
             config = resolve(config, provider)  # buckets, credentials, sizes, volumes
     return config

@@ -8,14 +8,23 @@ store and ask the provider for what changed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlib._lifecycle import ended_already, user
+from flowlib import _arrays, _volumes
+from flowlib._cost import task_cost
+from flowlib._lifecycle import Lifecycle, ended_already, user
+from flowlib._planning import AUTO, has_offers, make_plan, pinned, plan_record
+from flowlib.config import load_config
+from flowlib.core import keeper_process
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.core.store import TaskStore
+from flowlib.data._s3 import s3_endpoint
 from flowlib.describe import TaskLike, check_and_prepare, to_task_config
-from flowlib.errors import FlowError, TimeoutError, ValidationError
+from flowlib.errors import CapacityError, FlowError, TimeoutError, UnsupportedError, ValidationError
+from flowlib.metrics import collect, is_flow_line, iter_rows
 from flowlib.models import (
     FlowConfig,
     Instance,
@@ -26,19 +35,37 @@ from flowlib.models import (
     Volume,
     set_default_client,
 )
-from flowlib.providers.base import Feature, optional_method
+from flowlib.providers import get_registry
+from flowlib.providers.base import (
+    PersistentInstanceManager,
+    PersistentInstances,
+    PortForwarding,
+    ShellAccess,
+    close_provider,
+    poll_interval,
+    require,
+)
+from flowlib.results import (
+    artifacts,
+    download,
+    log_lines,
+    prepare_results,
+    remember_checkpoints,
+)
 from flowlib.telemetry import span, traced
 
 if TYPE_CHECKING:
-    from flowlib._lifecycle import Lifecycle
-    from flowlib.catalog import Offer
-    from flowlib.core.hosts import PortForward
-    from flowlib.core.store import TaskRecord, TaskStore
+    from flowlib.catalog import Offer, Plan
+    from flowlib.core.store import TaskRecord
     from flowlib.metrics import Checkpoint, MetricRow
+    from flowlib.models import Artifact, PortForward
     from flowlib.providers import Registry
-    from flowlib.providers.base import Provider
+    from flowlib.providers.base import Provider, ProviderSpec
 
 __all__ = ["Flow"]
+
+_log = logging.getLogger("flowlib.plan")
+_MAX_OFFERS_TRIED = 5  # the chosen offer and the next ones, when one has no capacity
 
 
 class Flow:
@@ -59,8 +86,6 @@ class Flow:
         **settings: Any,
     ) -> None:
         if config is None:
-            from flowlib.config import load_config
-
             config = load_config({"provider": provider, **settings})
         elif provider is not None:
             config = config.model_copy(update={"provider": provider})
@@ -76,8 +101,6 @@ class Flow:
     @property
     def store(self) -> TaskStore:
         if self._store is None:
-            from flowlib.core.store import TaskStore
-
             self._store = TaskStore.at_home(self.config.home)
         return self._store
 
@@ -86,8 +109,6 @@ class Flow:
         """The service every task's record, submit, status and cancel go through
         (:mod:`flowlib._lifecycle`); arrays and batched remote calls use it too."""
         if self._lifecycle is None:
-            from flowlib._lifecycle import Lifecycle
-
             self._lifecycle = Lifecycle(
                 self.store,
                 self.provider,
@@ -97,22 +118,36 @@ class Flow:
             )
         return self._lifecycle
 
+    @property
+    def registry(self) -> Registry:
+        """The providers this Flow can build (default: the installed plugins)."""
+        if self._registry is None:
+            self._registry = get_registry()
+        return self._registry
+
     def provider(self, name: str | None = None) -> Provider:
         """The provider called ``name`` (default: the configured one), built once."""
         name = name or self.config.provider
+        if name == "auto":
+            raise ValidationError(
+                "provider 'auto' is chosen per task by the planner, not a provider itself",
+                suggestions=["Flow.plan(task) shows the provider a task would go to"],
+            )
         if name not in self._providers:
-            if self._registry is None:
-                from flowlib.providers import get_registry
-
-                self._registry = get_registry()
-            self._providers[name] = self._registry.create(name, self.config)
+            self._providers[name] = self.registry.create(name, self.config)
         return self._providers[name]
 
+    def provider_spec(self, name: str | None = None) -> ProviderSpec | None:
+        """How provider ``name`` (default: the configured one) announces itself: its traits
+        (``runs_here``) and what it never does. None when no installed plugin offers it."""
+        return self.registry.specs().get(name or self.config.provider)
+
     def close(self) -> None:
-        for provider in self._providers.values():
-            close = getattr(provider, "close", None)
-            if callable(close):
-                close()
+        """Close what this Flow opened: each provider it built (their HTTP clients), then the
+        task store. The Flow may be used again afterwards (it opens them anew)."""
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            close_provider(provider)
         if self._store is not None:
             self._store.close()
 
@@ -141,22 +176,72 @@ class Flow:
         ``idempotency_key``, a task already submitted with that key is returned instead of a
         second one (a retried script never runs its job twice).
         """
-        config = to_task_config(task, **fields)  # data= (the reference's submit form) too
+        config = prepare_results(to_task_config(task, **fields), self.config.results)  # data= too
         name = provider or self.config.provider
         if idempotency_key is not None:
             found = self.store.find("idempotency_key", idempotency_key)
             if found is not None:
                 return self.get_task(found.task_id) if not wait else self.wait(found.task_id)
-        prepared = check_and_prepare(self.provider(name), config)
+        prepared, name, planned = self._prepare(config, name)
         record, new = self.lifecycle.record(
             self._with_code_dir(prepared),
             name,
             idempotency_key=idempotency_key,
-            data=_s3_note(prepared),
+            data={**_s3_note(prepared), **planned},
         )
         if new:
             self.lifecycle.submit(record)
         return self.wait(record.task_id) if wait else self.get_task(record.task_id)
+
+    @traced("flow.plan")
+    def plan(
+        self, task: TaskLike | None = None, *, provider: str | None = None, **fields: Any
+    ) -> Plan:
+        """Where ``task`` would run and at what price, creating nothing: the chosen offer
+        (provider, instance type, region, price per hour, spot or not), the other offers that
+        fit, the nearest that do not and why, and the worst-case cost (price x nodes x max run
+        time). ``provider="auto"`` (or ``provider: auto`` in config) plans across every
+        configured provider. A provider without offers (``local``, ``slurm``) gives a plan
+        without one.
+
+        :raises CapacityError: when no offer fits, naming the nearest and what to relax.
+        :raises ValidationError: when the worst case is over ``max_total_cost``.
+        """
+        config = to_task_config(task, **fields)
+        return make_plan(self, config, provider or self.config.provider)
+
+    def _prepare(self, config: TaskConfig, name: str) -> tuple[TaskConfig, str, dict[str, Any]]:
+        """Plan, then let the chosen offer's provider prepare the task; an offer without
+        capacity moves the task to the next one (and the plan kept with the task says so)."""
+        plan = make_plan(self, config, name) if has_offers(self, name) else None
+        if plan is None or plan.offer is None:
+            return check_and_prepare(self.provider(name), config), name, {}
+        offers = [plan.offer, *plan.alternatives][:_MAX_OFFERS_TRIED]
+        moved: list[str] = []
+        skipped: set[str] = set()
+        for index, offer in enumerate(offers):
+            if offer.provider in skipped:
+                continue
+            try:
+                prepared = check_and_prepare(
+                    self.provider(offer.provider), pinned(plan, config, offer)
+                )
+            except (CapacityError, UnsupportedError) as exc:
+                unsupported = isinstance(exc, UnsupportedError)
+                if (unsupported and name != AUTO) or index == len(offers) - 1:
+                    exc.suggestions[:0] = moved
+                    raise
+                if unsupported:
+                    skipped.add(offer.provider)
+                note = (
+                    f"{offer.provider} {offer.name} in {offer.region or 'any region'}: "
+                    f"{exc.message}; moved to the next offer"
+                )
+                _log.warning("%s", note)
+                moved.append(note)
+                continue
+            return prepared, offer.provider, {"plan": plan_record(plan, offer, moved)}
+        raise AssertionError("unreachable: the last offer raises")  # pragma: no cover
 
     def _keep_watch(self, name: str) -> None:
         """Make sure a keeper watches this home when provider ``name`` releases machines only
@@ -167,9 +252,11 @@ class Flow:
         if now - self._keeper_checked < 5.0:  # a keeper just started needs a moment to lock
             return
         self._keeper_checked = now
-        from flowlib import keeper
+        keeper_process.ensure(self.config)
 
-        keeper.ensure(self)
+    def _here(self, name: str) -> str | None:
+        spec = self.provider_spec(name)
+        return "this machine" if spec is not None and spec.runs_here else None
 
     def _with_code_dir(self, config: TaskConfig) -> TaskConfig:
         """``config`` with its code directory made absolute (checked to exist)."""
@@ -214,8 +301,6 @@ class Flow:
         task, and :meth:`cancel_array` stops them all (:mod:`flowlib._arrays`). With
         ``idempotency_key`` K, task ``i`` carries ``K:i`` and an array already submitted with K
         is answered instead of a second one."""
-        from flowlib import _arrays
-
         return _arrays.run_array(
             self,
             configs,
@@ -229,8 +314,6 @@ class Flow:
     def cancel_array(self, ref: str) -> list[Task]:
         """Stop every unfinished task of the array ``ref`` belongs to (any of its tasks);
         answers all of its tasks."""
-        from flowlib import _arrays
-
         return _arrays.cancel_array(self, ref)
 
     # -- inspect ----------------------------------------------------------------------
@@ -297,8 +380,7 @@ class Flow:
             created_at=record.created_at,
             started_at=record.started_at,
             completed_at=record.completed_at,
-            instance_type=record.instance_type
-            or ("this machine" if record.provider == "local" else None),
+            instance_type=record.instance_type or self._here(record.provider),
             num_instances=record.config.num_instances,
             region=record.config.region,
             exit_code=record.exit_code,
@@ -308,6 +390,11 @@ class Flow:
             cost_per_hour=_price(record.provider_data),
             endpoints=_endpoints(record.provider_data.get("endpoints")),
         )
+        cost = task_cost(record)
+        if cost is not None:
+            task.cost = cost
+            task.total_cost = f"${cost.amount:,.2f}"
+            task.cost_per_hour = task.cost_per_hour or f"${cost.price_per_hour:,.2f}"
         return task.bind(self)
 
     @traced("flow.logs")
@@ -315,23 +402,7 @@ class Flow:
         """The last ``tail`` lines (None: all). Metric and checkpoint lines
         (:mod:`flowlib.metrics`) are left out unless ``include_metrics``."""
         record = self.store.resolve(ref)
-        return "\n".join(self._log_lines(record, tail, include_metrics))
-
-    def _log_lines(self, record: TaskRecord, tail: int | None, include_metrics: bool) -> list[str]:
-        from flowlib.metrics import is_flow_line
-
-        provider = self.provider(record.provider)
-        want = tail
-        while True:
-            with span("provider.logs", task_id=record.task_id, provider=record.provider):
-                lines = list(provider.logs(record, tail=want))
-            if include_metrics:
-                return lines
-            shown = [line for line in lines if not is_flow_line(line)]
-            # Metric lines took room in the tail: ask for more until `tail` human lines show.
-            if tail is None or want is None or len(shown) >= tail or len(lines) < want:
-                return shown[-tail:] if tail else ([] if tail == 0 else shown)
-            want = want * 4 if want < 100_000 else None
+        return "\n".join(log_lines(self, record, tail, include_metrics))
 
     @traced("flow.follow_logs")
     def follow_logs(
@@ -340,8 +411,6 @@ class Flow:
         """Log lines as they are written, ending when the task ends; with ``tail``, start
         from the last ``tail`` lines instead of the beginning. Metric lines are left out
         unless ``include_metrics``."""
-        from flowlib.metrics import is_flow_line
-
         record = self.store.resolve(ref)
         for line in self.provider(record.provider).logs(record, tail=tail, follow=True):
             if include_metrics or not is_flow_line(line):
@@ -353,43 +422,42 @@ class Flow:
     def metrics(self, ref: str) -> list[MetricRow]:
         """The task's metric rows (step, time, values), from the ``{"__flow__": {...}}`` lines
         of its log (:mod:`flowlib.metrics`)."""
-        from flowlib.metrics import collect
-
         record = self.store.resolve(ref)
-        return collect(self._log_lines(record, None, True)).rows
+        return collect(log_lines(self, record, None, True)).rows
 
     @traced("flow.follow_metrics")
     def follow_metrics(self, ref: str) -> Iterator[MetricRow]:
         """Metric rows as the task logs them, ending when the task ends."""
-        from flowlib.metrics import iter_rows
-
         yield from iter_rows(self.follow_logs(ref, include_metrics=True))
 
     @traced("flow.checkpoints")
     def checkpoints(self, ref: str) -> list[Checkpoint]:
         """The checkpoints the task announced, oldest first. They are remembered in the task
         store, so they outlive the task's log (a released cloud instance)."""
-        return self._remember_checkpoints(self.store.resolve(ref))
+        return remember_checkpoints(self, self.store.resolve(ref))
 
-    def _remember_checkpoints(self, record: TaskRecord) -> list[Checkpoint]:
-        from flowlib.metrics import Checkpoint, collect
+    # -- artifacts ------------------------------------------------------------------------
+    @traced("flow.artifacts")
+    def artifacts(self, ref: str) -> list[Artifact]:
+        """What the task left (log, metrics, checkpoints, outputs, remote-call results), each
+        with its size and where it is; works after its machine is gone (:mod:`flowlib.results`)."""
+        return artifacts(self, self.store.resolve(ref))
 
-        known = [Checkpoint.from_dict(c) for c in record.provider_data.get("checkpoints", [])]
-        try:
-            found = collect(self._log_lines(record, None, True)).checkpoints
-        except FlowError:
-            return known  # the log is gone (instance released): what the store remembers
-        merged = list(dict.fromkeys([*known, *found]))[-100:]
-        if merged != known:
-            self.store.update(record.task_id, data={"checkpoints": [c.to_dict() for c in merged]})
-        return merged
+    @traced("flow.download")
+    def download(
+        self, ref: str, path: str | None = None, target: str | Path | None = None
+    ) -> list[Path]:
+        """Fetch the task's artifacts (all, or ``path`` and what is under it) into ``target``
+        (default ``./<task id>``); returns the files written."""
+        record = self.store.resolve(ref)
+        return download(self, record, path, Path(target) if target is not None else None)
 
     @traced("flow.resume")
     def resume(self, ref: str, **fields: Any) -> Task:
         """Submit the task's config again, with ``FLOW_RESUME_FROM`` set to its latest
         checkpoint (and ``FLOW_RESUMED_TASK`` to its id); ``fields`` override the config."""
         record = self.store.resolve(ref)
-        found = self._remember_checkpoints(record)
+        found = remember_checkpoints(self, record)
         if not found:
             raise ValidationError(
                 f"task {record.task_id} ({record.name}) announced no checkpoint to resume from",
@@ -424,13 +492,13 @@ class Flow:
         ``on_poll`` gets each fresh snapshot while the task is still going (what the CLI
         shows while it waits)."""
         record = self.store.resolve(ref)
-        interval_cap = getattr(self.provider(record.provider), "poll_interval_s", 2.0)
+        interval_cap = poll_interval(self.provider(record.provider))
         deadline = None if timeout is None else self.clock.monotonic() + timeout
         interval = min(0.002, interval_cap)
         while True:
             record = self._refresh([self.store.get(record.task_id)])[0]
             if record.status.is_terminal:
-                self._remember_checkpoints(record)
+                remember_checkpoints(self, record)
                 return self._to_task(self.store.get(record.task_id))
             if on_poll is not None:
                 on_poll(self._to_task(record))
@@ -468,17 +536,8 @@ class Flow:
     @traced("flow.ssh")
     def ssh(self, ref: str, command: str | None = None, node: int = 0) -> int:
         record = self.store.resolve(ref)
-        chosen = self.provider(record.provider)
-        ssh = optional_method(
-            chosen,
-            "ssh",
-            Feature.SSH,
-            cannot="cannot open ssh",
-            default="it has no ssh access",
-            suggestions=["use `flow logs` to see the task's output"],
-        )
-        result: int = ssh(record, command=command, node=node)
-        return result
+        shell = require(self.provider(record.provider), ShellAccess, self.registry.specs())
+        return shell.ssh(record, command=command, node=node)
 
     @traced("flow.tunnel")
     def tunnel(
@@ -495,17 +554,8 @@ class Flow:
                 suggestions=["`flow status` lists the tasks still running"],
                 task_id=record.task_id,
             )
-        chosen = self.provider(record.provider)
-        forward = optional_method(
-            chosen,
-            "forward",
-            Feature.SSH,
-            cannot="cannot forward a port of its tasks",
-            default="it cannot forward ports",
-            suggestions=["have the workload listen on an address you can reach"],
-        )
-        opened: PortForward = forward(record, remote_port, local_port, node=node)
-        return opened
+        ports = require(self.provider(record.provider), PortForwarding)
+        return ports.forward(record, remote_port, local_port, node=node)
 
     # -- volumes ----------------------------------------------------------------------
     @traced("flow.create_volume")
@@ -513,36 +563,24 @@ class Flow:
         self, size_gb: int, name: str | None = None, *, provider: str | None = None
     ) -> Volume:
         """A new persistent volume of ``size_gb`` GB (``name``: to find it by)."""
-        from flowlib import _volumes
-
         return _volumes.create_volume(self, size_gb, name, provider)
 
     @traced("flow.list_volumes")
     def list_volumes(self, *, provider: str | None = None) -> list[Volume]:
-        from flowlib import _volumes
-
         return _volumes.list_volumes(self, provider)
 
     @traced("flow.delete_volume")
     def delete_volume(self, ref: str, *, provider: str | None = None) -> Volume:
         """Delete a volume by id or name. Refused while an unfinished task uses it."""
-        from flowlib import _volumes
-
         return _volumes.delete_volume(self, ref, provider)
 
     # -- persistent instances -------------------------------------------------------------
-    def persistent_instances(self, provider: str | None = None) -> Any:
+    def persistent_instances(self, provider: str | None = None) -> PersistentInstanceManager:
         """The provider's persistent instances (tasks with ``instance_name``): an object with
-        ``list()``, ``describe(name)``, ``wake(name)``, ``hibernate(name)`` and
+        ``list_all()``, ``describe(name)``, ``wake(name)``, ``hibernate(name)`` and
         ``delete(name)``, answering plain dicts (docs/persistent-instances.md)."""
-        return optional_method(
-            self.provider(provider),
-            "persistent",
-            Feature.HIBERNATE,
-            cannot="has no persistent instances",
-            default="it has none",
-            suggestions=["use --provider hyperstack (or set provider: hyperstack)"],
-        )
+        chosen = require(self.provider(provider), PersistentInstances, self.registry.specs())
+        return chosen.persistent
 
     def find_instances(self, **filters: Any) -> list[Offer]:
         """Offers from the catalog, cheapest first (see :func:`flowlib.catalog.find_instances`)."""
@@ -571,8 +609,6 @@ def _s3_note(config: TaskConfig) -> dict[str, Any]:
     """What a task that reads S3 data records, so that a later resume can say where it was."""
     if not _uses_s3(config):
         return {}
-    from flowlib.data._s3 import s3_endpoint
-
     return {"s3_endpoint": s3_endpoint() or "AWS"}
 
 
@@ -581,8 +617,6 @@ def _explain_s3_endpoint(record: TaskRecord, exc: FlowError) -> None:
     used and which one this process uses (an example's loopback S3 server ends with it)."""
     if not _uses_s3(record.config):
         return
-    from flowlib.data._s3 import s3_endpoint
-
     before = record.provider_data.get("s3_endpoint")
     now = s3_endpoint() or "AWS"
     exc.message = f"cannot resume {record.task_id} ({record.name}): {exc.message}"

@@ -15,6 +15,10 @@ group (the built-in providers are registered exactly the same way)::
 
 Hooks discover; the provider chosen for a task is then called through the
 :class:`flowlib.providers.base.Provider` Protocol.
+
+A plugin module can also be named where it is used instead of installed: a provider section's
+``remote_host: MODULE:NAME`` registers ``MODULE`` as a plugin (once per process) before it looks
+up the remote-host kind ``NAME`` (see :func:`flowlib_remote_hosts`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from flowlib._provider import ProviderSpec, RemoteHostSpec
     from flowlib.catalog import Catalog
-    from flowlib.providers.base import ProviderSpec
 
 PROJECT = "flowlib"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -57,5 +61,21 @@ def flowlib_catalog_offers(provider: str, settings: dict[str, Any], catalog: Cat
     :param provider: the provider name to refresh.
     :param settings: that provider's resolved settings (credentials included).
     :param catalog: the process-wide catalog to update.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def flowlib_remote_hosts() -> list[RemoteHostSpec]:
+    """Return the remote-host kinds this plugin offers: other ways than OpenSSH for the cloud
+    providers (fcp, hyperstack) to reach the machines they rent, chosen by a provider section's
+    ``remote_host`` and configured by its ``remote_host_options``.
+
+    Called when a section names a kind other than ``ssh``, once per process and again after a
+    ``MODULE:NAME`` setting registered a new plugin module. Not firstresult: every plugin's
+    lists are collected; a name offered twice, or ``ssh``, is an error that names the plugins.
+
+    :return: a list of :class:`~flowlib.providers.base.RemoteHostSpec` (name, factory,
+        description, option keys).
     """
     raise NotImplementedError

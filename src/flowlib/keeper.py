@@ -20,83 +20,36 @@ The keeper is that look, made by nobody in particular:
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
-import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from flowlib.flow import Flow
-    from flowlib.models import FlowConfig
+from flowlib.core.files import write_private
+from flowlib.core.keeper_process import STATE, KeeperState, ensure, read_state, try_lock
+from flowlib.errors import FlowError
+from flowlib.flow import Flow
+from flowlib.models import FlowConfig, TaskStatus
 
-__all__ = ["ensure", "read_state", "run_keeper"]
+__all__ = ["ensure", "poll", "read_state", "run_keeper"]
 
-LOCK = "keeper.lock"
-STATE = "keeper.json"
-LOG = "keeper.log"
+log = logging.getLogger(__name__)
+
 INTERVAL_S = 2.0
 IDLE_S = 30.0
-BATCH = 500
-
-
-def ensure(flow: Flow) -> bool:
-    """Start this home's keeper unless one runs (or the config turns it off); True when a
-    keeper runs now."""
-    config = flow.config
-    if not config.keeper:
-        return False
-    home = Path(config.home)
-    with _try_lock(home) as held:
-        if held is None:
-            return True  # a keeper holds the lock
-    env = {k: v for k, v in os.environ.items() if k != "FLOW_API_KEY"}
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log = os.open(home / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "flowlib.keeper"],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-            cwd=home,
-        )
-    finally:
-        os.close(log)
-    assert proc.stdin is not None
-    with proc.stdin:
-        proc.stdin.write(json.dumps(_revealed(config)).encode())
-    return True
-
-
-def read_state(home: Path) -> dict[str, Any] | None:
-    """What the keeper last wrote (pid, started, last poll, live tasks, polls), with
-    ``running`` telling whether it still holds the lock; None if there never was one."""
-    try:
-        state: dict[str, Any] = json.loads((Path(home) / STATE).read_text())
-    except (OSError, ValueError):
-        return None
-    with _try_lock(Path(home)) as held:
-        state["running"] = held is None
-    return state
+BATCH = 10_000  # tasks per refresh: each provider answers them in one status call
+PAGE = 100  # machines per list page (Hyperstack, FCP)
+RATE_SHARE = 0.5  # the keeper uses at most half a provider's rate limit
 
 
 def run_keeper(config: FlowConfig, *, interval: float = INTERVAL_S, idle_s: float = IDLE_S) -> int:
     """The keeper's loop (see the module docstring); returns when nothing was live for
     ``idle_s``, or at once when another keeper holds the lock."""
-    from flowlib.flow import Flow
-    from flowlib.models import TaskStatus
-
     home = Path(config.home)
-    with _try_lock(home) as held:
+    with try_lock(home) as held:
         if held is None:
             return 0
         started = _now()
@@ -104,27 +57,46 @@ def run_keeper(config: FlowConfig, *, interval: float = INTERVAL_S, idle_s: floa
         idle_since = time.monotonic()
         with Flow(config.model_copy(update={"keeper": False})) as flow:
             while True:
-                live = [
-                    r
-                    for r in flow.store.list(
-                        status=[TaskStatus.PENDING, TaskStatus.RUNNING], limit=100_000
-                    )
-                    if _watched(flow, r.provider)
-                ]
-                for start in range(0, len(live), BATCH):
-                    flow.lifecycle.refresh(live[start : start + BATCH])
+                try:
+                    live, pause = poll(flow, interval)
+                except Exception:  # the keeper outlives any one bad look (a store busy...)
+                    log.exception("keeper: a look at the live tasks failed; trying again")
+                    live, pause = 1, interval
                 polls += 1
-                _write_state(home, started, polls, len(live))
+                _write_state(home, started, polls, live)
                 if live:
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since >= idle_s:
                     return 0
-                time.sleep(interval)
+                time.sleep(pause)
+
+
+def poll(flow: Flow, interval: float = INTERVAL_S) -> tuple[int, float]:
+    """One look at every live task of the watched providers: one status call per provider
+    with all of its live tasks (a provider lists its machines a page at a time: the calls grow
+    with pages, not tasks). Returns the number of live tasks and how long to wait before the
+    next look: ``interval``, or longer where a provider's rate limit (``requests_per_minute``)
+    would be more than half used by looking that often."""
+    live = [
+        r
+        for r in flow.store.list(status=[TaskStatus.PENDING, TaskStatus.RUNNING], limit=100_000)
+        if _watched(flow, r.provider)
+    ]
+    by_provider: dict[str, int] = {}
+    for r in live:
+        by_provider[r.provider] = by_provider.get(r.provider, 0) + 1
+    for start in range(0, len(live), BATCH):
+        flow.lifecycle.refresh(live[start : start + BATCH])
+    pause = interval
+    for name, count in by_provider.items():
+        limit = getattr(flow.provider(name), "requests_per_minute", None)
+        if limit:
+            calls = -(-count // PAGE) + 1  # a page of machines per 100 tasks, and some slack
+            pause = max(pause, calls * 60.0 / (limit * RATE_SHARE))
+    return len(live), pause
 
 
 def _watched(flow: Flow, provider: str) -> bool:
-    from flowlib.errors import FlowError
-
     try:
         return bool(getattr(flow.provider(provider), "needs_keeper", False))
     except FlowError:  # a provider this keeper cannot build is left to `flow status`
@@ -132,9 +104,7 @@ def _watched(flow: Flow, provider: str) -> bool:
 
 
 def _write_state(home: Path, started: datetime, polls: int, live: int) -> None:
-    from flowlib.core.files import write_private
-
-    state = {
+    state: KeeperState = {
         "pid": os.getpid(),
         "started_at": started.isoformat(),
         "last_poll_at": _now().isoformat(),
@@ -144,50 +114,11 @@ def _write_state(home: Path, started: datetime, polls: int, live: int) -> None:
     write_private(home / STATE, json.dumps(state).encode())
 
 
-@contextlib.contextmanager
-def _try_lock(home: Path) -> Iterator[IO[bytes] | None]:
-    """The keeper lock, held for the block (None: another process holds it)."""
-    import fcntl
-
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(home / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    handle = os.fdopen(fd, "r+b")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield None
-            return
-        yield handle
-    finally:
-        handle.close()
-
-
-def _revealed(config: FlowConfig) -> dict[str, Any]:
-    """The config as JSON, its secrets in clear (for the keeper's pipe only)."""
-    from pydantic import SecretStr
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, SecretStr):
-            return value.get_secret_value()
-        if isinstance(value, Mapping):
-            return {str(k): plain(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        if isinstance(value, Path):
-            return str(value)
-        return value
-
-    return {name: plain(getattr(config, name)) for name in type(config).model_fields}
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 def main() -> int:
-    from flowlib.models import FlowConfig
-
     config = FlowConfig.model_validate(json.loads(sys.stdin.read()))
     interval = float(os.environ.get("FLOW_KEEPER_INTERVAL_S", INTERVAL_S))
     idle_s = float(os.environ.get("FLOW_KEEPER_IDLE_S", IDLE_S))

@@ -24,16 +24,24 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO, TypedDict
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 __all__ = [
     "MARKERS",
     "Checkpoint",
+    "CheckpointJson",
     "MetricRow",
+    "MetricRowJson",
     "Metrics",
+    "Summary",
+    "SummaryJson",
     "collect",
+    "compare",
     "is_flow_line",
     "iter_rows",
     "log_checkpoint",
@@ -54,7 +62,7 @@ def log_metrics(step: int | None = None, *, file: TextIO | None = None, **values
     bad = [k for k in values if k in RESERVED]
     if bad:
         raise ValueError(f"{', '.join(bad)} is reserved; pass step= as the step number")
-    payload: dict[str, Any] = dict(values)
+    payload: dict[str, float] = dict(values)
     if step is not None:
         payload["step"] = int(step)
     payload["time"] = round(time.time(), 3)
@@ -66,20 +74,46 @@ def log_checkpoint(
 ) -> None:
     """Print a checkpoint line: flowlib remembers ``path`` (made absolute here) for the task, and
     ``flow resume`` hands the latest to the next run as ``FLOW_RESUME_FROM``."""
-    payload: dict[str, Any] = {"event": "checkpoint", "path": os.path.abspath(os.fspath(path))}
+    payload: dict[str, object] = {"event": "checkpoint", "path": os.path.abspath(os.fspath(path))}
     if step is not None:
         payload["step"] = int(step)
     payload["time"] = round(time.time(), 3)
     _emit(payload, file)
 
 
-def _emit(payload: dict[str, Any], file: TextIO | None) -> None:
+def _emit(payload: Mapping[str, object], file: TextIO | None) -> None:
     out = file or sys.stdout
     out.write(json.dumps({"__flow__": payload}, allow_nan=True) + "\n")
     out.flush()
 
 
 # -- the client's side -----------------------------------------------------------------------
+class MetricRowJson(TypedDict):
+    """:meth:`MetricRow.to_dict` (``flow metrics --json``, the dashboard)."""
+
+    step: int
+    time: float | None
+    values: dict[str, float]
+
+
+class CheckpointJson(TypedDict):
+    """:meth:`Checkpoint.to_dict`, as a task keeps it (``provider_data["checkpoints"]``)."""
+
+    path: str
+    step: int | None
+    time: float | None
+
+
+class SummaryJson(TypedDict):
+    """:meth:`Summary.to_dict`: a value that is not finite (NaN, infinity) is None."""
+
+    count: int
+    last_step: int
+    last: float | None
+    min: float | None
+    max: float | None
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """One metrics line: its step, when it was logged (epoch seconds, None when the line did not
@@ -89,7 +123,7 @@ class MetricRow:
     time: float | None
     values: dict[str, float]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> MetricRowJson:
         return {"step": self.step, "time": self.time, "values": dict(self.values)}
 
 
@@ -101,11 +135,11 @@ class Checkpoint:
     step: int | None = None
     time: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CheckpointJson:
         return {"path": self.path, "step": self.step, "time": self.time}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
+    def from_dict(cls, data: Mapping[str, object]) -> Checkpoint:
         return cls(str(data["path"]), _int(data.get("step")), _number(data.get("time")))
 
 
@@ -126,8 +160,53 @@ class Metrics:
     def series(self, name: str) -> list[tuple[int, float]]:
         return [(r.step, r.values[name]) for r in self.rows if name in r.values]
 
+    def summaries(self) -> dict[str, Summary]:
+        """Each metric's :class:`Summary`, in the order the metrics first appear (one pass)."""
+        points: dict[str, list[tuple[int, float]]] = {}
+        for row in self.rows:
+            for name, value in row.values.items():
+                points.setdefault(name, []).append((row.step, value))
+        return {name: Summary.of(found) for name, found in points.items()}
 
-def parse_line(line: str) -> dict[str, Any] | None:
+
+@dataclass(frozen=True)
+class Summary:
+    """One metric of one run: how many values, the last step and value, the finite min and max
+    (NaN when no value was finite)."""
+
+    count: int
+    last_step: int
+    last: float
+    min: float
+    max: float
+
+    @classmethod
+    def of(cls, points: list[tuple[int, float]]) -> Summary:
+        finite = [v for _, v in points if math.isfinite(v)]
+        low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
+        return cls(len(points), points[-1][0], points[-1][1], low, high)
+
+    def to_dict(self) -> SummaryJson:
+        return {
+            "count": self.count,
+            "last_step": self.last_step,
+            "last": _finite(self.last),
+            "min": _finite(self.min),
+            "max": _finite(self.max),
+        }
+
+
+def compare(runs: dict[str, Metrics]) -> dict[str, dict[str, Summary]]:
+    """Runs side by side: metric name -> run -> its :class:`Summary`, for every metric any run
+    logged (names in first-seen order across the runs; a run without that metric is absent)."""
+    table: dict[str, dict[str, Summary]] = {}
+    for run, found in runs.items():
+        for name, summary in found.summaries().items():
+            table.setdefault(name, {})[run] = summary
+    return table
+
+
+def parse_line(line: str) -> dict[str, object] | None:
     """The payload of a flowlib line (``{"__flow__": {...}}``, also after a prefix such as
     ``[rank0]: ``), or None for any other line, invalid JSON included."""
     if "__" not in line:
@@ -142,7 +221,7 @@ def parse_line(line: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or len(data) != 1:
         return None
     payload = next(iter(data.values()))
-    return payload if isinstance(payload, dict) else None
+    return payload if isinstance(payload, dict) else None  # keys: JSON's, so str
 
 
 def is_flow_line(line: str) -> bool:
@@ -184,15 +263,19 @@ def collect(lines: Iterable[str]) -> Metrics:
     return found
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _number(value: Any) -> float | None:
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _number(value: object) -> float | None:
     return float(value) if _is_number(value) and math.isfinite(value) else None
 
 
-def _int(value: Any) -> int | None:
+def _int(value: object) -> int | None:
     if _is_number(value) and math.isfinite(value) and float(value).is_integer():
         return int(value)
     return None

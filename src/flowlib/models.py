@@ -10,28 +10,34 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from flowlib._modelbase import HINT, FlowModel
+from flowlib.errors import FlowError
 
 if TYPE_CHECKING:
-    from flowlib.core.hosts import PortForward
-    from flowlib.flow import Flow
     from flowlib.metrics import Checkpoint, MetricRow
 
 __all__ = [
+    "Artifact",
+    "ArtifactJson",
     "FlowConfig",
     "Instance",
     "InstanceStatus",
     "MountSpec",
+    "PortForward",
+    "Requirements",
     "StorageInterface",
     "Task",
+    "TaskClient",
     "TaskConfig",
+    "TaskCost",
     "TaskStatus",
     "User",
     "Volume",
@@ -161,11 +167,82 @@ class MountSpec(FlowModel):
         return self
 
 
+class Requirements(FlowModel):
+    """What a task needs from the machines it runs on, as the planner reads it
+    (:meth:`flowlib.Flow.plan`). Every frontend fills the same TaskConfig fields this is read
+    from (:attr:`TaskConfig.requirements`); None means "no constraint".
+
+    :ivar instance_type: a named shape (``"a100"``, ``"8xh100"``, an FCP FID).
+    :ivar gpu_count: GPUs per instance, of any model unless ``instance_type`` names one
+        (at least this many).
+    :ivar min_gpu_memory_gb: memory of each GPU, at least.
+    :ivar min_vcpus: host vCPUs per instance, at least.
+    :ivar min_ram_gb: host memory per instance in GB, at least.
+    :ivar max_price_per_hour: US dollars per instance-hour, at most.
+    :ivar spot: True: spot capacity only; False: on-demand only; None: either.
+    :ivar region: this region only.
+    :ivar nodes: instances the task runs on (``num_instances``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instance_type: str | None = None
+    gpu_count: int | None = Field(default=None, ge=1, le=64)
+    min_gpu_memory_gb: int | None = Field(default=None, ge=1)
+    min_vcpus: int | None = Field(default=None, ge=1)
+    min_ram_gb: int | None = Field(default=None, ge=1)
+    max_price_per_hour: float | None = Field(default=None, ge=0)
+    spot: bool | None = None
+    region: str | None = None
+    nodes: int = Field(default=1, ge=1)
+
+    @property
+    def wants_hardware(self) -> bool:
+        """True when the task names or describes the machine it needs (so a plan is made)."""
+        return any(
+            v is not None
+            for v in (
+                self.instance_type,
+                self.gpu_count,
+                self.min_gpu_memory_gb,
+                self.min_vcpus,
+                self.min_ram_gb,
+            )
+        )
+
+
+class TaskCost(FlowModel):
+    """What a task costs: the price it was started at (kept on the task, never looked up again)
+    times the time billed so far.
+
+    :ivar price_per_hour: US dollars per instance-hour, as recorded when the task was submitted.
+    :ivar nodes: instances billed.
+    :ivar hours: billed hours so far (per instance).
+    :ivar amount: ``price_per_hour * nodes * hours``, US dollars.
+    :ivar source: ``"provider"`` when the provider reported the billed time, ``"plan"`` when
+        it comes from the plan's price and the task's start and end.
+    :ivar final: True once the task ended (the amount no longer grows).
+    """
+
+    price_per_hour: float
+    nodes: int = 1
+    hours: float = 0.0
+    amount: float = 0.0
+    source: Literal["provider", "plan"] = "plan"
+    spot: bool | None = None
+    final: bool = False
+
+    def __str__(self) -> str:
+        return f"${self.amount:,.2f}" + ("" if self.final else " so far")
+
+
 class TaskConfig(FlowModel):
     """Everything a task asks for. Exactly one of ``command``, ``shell`` or ``script``.
 
     At most one of ``instance_type`` and ``min_gpu_memory_gb``; neither means the provider's
-    default (for ``local``: this machine as it is).
+    default (for ``local``: this machine as it is). ``gpu_count``, ``min_vcpus``,
+    ``min_ram_gb`` and ``spot`` describe needs the planner matches against offers
+    (:attr:`requirements`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -173,6 +250,12 @@ class TaskConfig(FlowModel):
     name: str = ""
     instance_type: str | None = None
     min_gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
+    # GPUs per instance of any model (or of the model instance_type names), at least.
+    gpu_count: int | None = Field(default=None, ge=1, le=64)
+    min_vcpus: int | None = Field(default=None, ge=1, le=4096)
+    min_ram_gb: int | None = Field(default=None, ge=1, le=65536)
+    # True: spot capacity only; False: on-demand only; None: whichever is cheaper.
+    spot: bool | None = None
     command: list[str] | None = None
     shell: str | None = None
     script: str | None = None
@@ -189,6 +272,9 @@ class TaskConfig(FlowModel):
     region: str | None = None
     priority: int = Field(default=50, ge=0, le=100)
     auto_terminate: bool = True
+    # Seconds between the stop notice (SIGTERM and FLOW_STOP_FILE: cancel, preemption, release,
+    # the time limit) and the kill: the time a training loop has to save a checkpoint.
+    stop_grace_s: int = Field(default=30, ge=0, le=3600)
     # Spot providers: how many times a task that lost its machine to preemption starts again
     # (from scratch) before it is reported failed.
     retries: int = Field(default=0, ge=0, le=100)
@@ -197,6 +283,14 @@ class TaskConfig(FlowModel):
     # A persistent instance to run on (``flow run --on NAME``): kept between tasks, created on
     # first use, woken when a task comes, asleep when idle (docs/persistent-instances.md).
     instance_name: str | None = None
+    # Where the machine streams the log and metric lines and uploads the exit code and results
+    # (``<results>/<task id>/``); filled from the config's ``results`` when not given.
+    results: str | None = None
+
+    @field_validator("results")
+    @classmethod
+    def _results(cls, v: str | None) -> str | None:
+        return None if not v else check_results_url(v)
 
     @field_validator("command", mode="before")
     @classmethod
@@ -289,6 +383,21 @@ class TaskConfig(FlowModel):
         return self
 
     @property
+    def requirements(self) -> Requirements:
+        """The task's needs as one :class:`Requirements` value (what the planner reads)."""
+        return Requirements(
+            instance_type=self.instance_type,
+            gpu_count=self.gpu_count,
+            min_gpu_memory_gb=self.min_gpu_memory_gb,
+            min_vcpus=self.min_vcpus,
+            min_ram_gb=self.min_ram_gb,
+            max_price_per_hour=self.max_price_per_hour,
+            spot=self.spot,
+            region=self.region,
+            nodes=self.num_instances,
+        )
+
+    @property
     def workload(self) -> str:
         """The workload as one line a person can read (for tables and messages)."""
         if self.command is not None:
@@ -296,6 +405,25 @@ class TaskConfig(FlowModel):
         if self.shell is not None:
             return self.shell
         return (self.script or "").strip().splitlines()[0] if self.script else ""
+
+
+def check_results_url(url: str) -> str:
+    """A results location as given (trailing ``/`` dropped): a URL with a scheme
+    (``s3://bucket/prefix``, ``file:///abs/path``...), without a password or a query."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme) or not rest.strip("/"):
+        raise ValueError(
+            f"results location {url!r} is not a URL"
+            f"{HINT}e.g. results: s3://my-bucket/flow-results, or file:///shared/flow-results"
+        )
+    if "@" in rest.split("/", 1)[0] or "?" in rest:
+        raise ValueError(
+            f"results location {url.split('://')[0]}://... carries credentials or a query"
+            f"{HINT}give credentials the standard way (AWS_ACCESS_KEY_ID...), not in the URL"
+        )
+    if scheme == "file" and not rest.startswith("/"):
+        raise ValueError(f"results location {url!r} must be an absolute file:/// path")
+    return url.rstrip("/")
 
 
 def default_name(config: TaskConfig) -> str:
@@ -362,6 +490,8 @@ class Task(FlowModel):
     region: str | None = None
     cost_per_hour: str | None = None
     total_cost: str | None = None
+    # The price recorded at submit times the time billed so far (None: no price known).
+    cost: TaskCost | None = None
     ssh_host: str | None = None
     ssh_port: int = 22
     ssh_user: str = "ubuntu"
@@ -373,17 +503,15 @@ class Task(FlowModel):
     message: str | None = None
     created_by: str | None = None
 
-    _flow: Flow | None = PrivateAttr(default=None)
+    _flow: TaskClient | None = PrivateAttr(default=None)
 
-    def bind(self, flow: Flow) -> Task:
+    def bind(self, flow: TaskClient) -> Task:
         self._flow = flow
         return self
 
-    def _client(self) -> Flow:
+    def _client(self) -> TaskClient:
         if self._flow is None:
             if _default_client is None:
-                from flowlib.errors import FlowError
-
                 raise FlowError(
                     f"task {self.task_id} is not bound to a Flow client",
                     suggestions=["get tasks through flowlib.get_task(id) or Flow().get_task(id)"],
@@ -421,6 +549,16 @@ class Task(FlowModel):
     def checkpoints(self) -> list[Checkpoint]:
         """Checkpoints the workload announced (``path``, ``step``, ``time``), oldest first."""
         return self._client().checkpoints(self.task_id)
+
+    def artifacts(self) -> list[Artifact]:
+        """What this task left (log, metrics, checkpoints, outputs, results): ``kind``,
+        ``name``, ``size``, ``where``; also once its machine is gone."""
+        return self._client().artifacts(self.task_id)
+
+    def download(self, path: str | None = None, target: str | Path | None = None) -> list[Path]:
+        """Fetch this task's artifacts (all, or ``path``) into ``target`` (default
+        ``./<task id>``); returns the files written."""
+        return self._client().download(self.task_id, path, target)
 
     def resume(self, **fields: Any) -> Task:
         """Submit this task again from its latest checkpoint (``FLOW_RESUME_FROM``)."""
@@ -461,12 +599,92 @@ class Task(FlowModel):
         return self._client().tunnel(self.task_id, remote_port, local_port, node=node)
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """One thing a task left: ``kind`` (log, metrics, checkpoint, output, result, exit_code),
+    ``name`` (what ``flow download TASK NAME`` takes), ``size`` in bytes (None: unknown) and
+    ``where`` it is (a path, a URL, or the provider)."""
+
+    kind: str
+    name: str
+    size: int | None
+    where: str
+
+    def to_dict(self) -> ArtifactJson:
+        return {"kind": self.kind, "name": self.name, "size": self.size, "where": self.where}
+
+
+class ArtifactJson(TypedDict):
+    """:meth:`Artifact.to_dict` (``flow artifacts --json``, the dashboard)."""
+
+    kind: str
+    name: str
+    size: int | None
+    where: str
+
+
+class PortForward(Protocol):
+    """A forwarded port, open until :meth:`close` (also a context manager)."""
+
+    local_port: int
+    remote_port: int
+
+    def close(self) -> None: ...
+
+    def is_open(self) -> bool:
+        """False once closed, or once the forward died (the connection dropped)."""
+        ...
+
+    def __enter__(self) -> PortForward: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class TaskClient(Protocol):
+    """What a :class:`Task` handle asks of the client it is bound to (:class:`flowlib.Flow`
+    is one): the handle's methods are these calls with the task's id."""
+
+    def get_task(self, ref: str) -> Task: ...
+
+    def logs(self, ref: str, tail: int | None = 100, *, include_metrics: bool = False) -> str: ...
+
+    def follow_logs(
+        self, ref: str, tail: int | None = None, *, include_metrics: bool = False
+    ) -> Iterator[str]: ...
+
+    def metrics(self, ref: str) -> list[MetricRow]: ...
+
+    def checkpoints(self, ref: str) -> list[Checkpoint]: ...
+
+    def artifacts(self, ref: str) -> list[Artifact]: ...
+
+    def download(
+        self, ref: str, path: str | None = None, target: str | Path | None = None
+    ) -> list[Path]: ...
+
+    def resume(self, ref: str, **fields: Any) -> Task: ...
+
+    def wait(self, ref: str, timeout: float | None = None) -> Task: ...
+
+    def cancel(self, ref: str) -> Task: ...
+
+    def get_instances(self, ref: str) -> list[Instance]: ...
+
+    def get_user(self, ref: str) -> User: ...
+
+    def ssh(self, ref: str, command: str | None = None, node: int = 0) -> int: ...
+
+    def tunnel(
+        self, ref: str, remote_port: int, local_port: int = 0, *, node: int = 0
+    ) -> PortForward: ...
+
+
 # The engine (a layer above) registers how to build a client for tasks that were made without
 # one (e.g. deserialized), so this module never imports it.
-_default_client: Callable[[], Flow] | None = None
+_default_client: Callable[[], TaskClient] | None = None
 
 
-def set_default_client(factory: Callable[[], Flow]) -> None:
+def set_default_client(factory: Callable[[], TaskClient]) -> None:
     global _default_client
     _default_client = factory
 
@@ -488,6 +706,22 @@ class FlowConfig(FlowModel):
     # Start a keeper (flowlib.keeper) while cloud tasks are live: results kept and machines
     # released even when no flowlib process is looking.
     keeper: bool = True
+    # The GPU model a request for GPUs without a model means (None: the cheapest that fits).
+    default_gpu: str | None = None
+    # Refuse a plan whose worst case (price x nodes x max run time) is above this, in dollars.
+    max_total_cost: float | None = Field(default=None, gt=0)
+    # Seconds live offers from `flow catalog --refresh` are used for planning.
+    catalog_ttl_s: float = Field(default=3600.0, ge=0)
+
+    # A results location (``s3://bucket/prefix``, ``file:///path``, any fsspec URL): each task's
+    # machine streams its log and metric lines there and uploads its exit code and results at
+    # the end, so they outlive the machine (flowlib.results, docs/keeper.md).
+    results: str | None = None
+
+    @field_validator("results")
+    @classmethod
+    def _results(cls, v: str | None) -> str | None:
+        return None if not v else check_results_url(v)
 
     def provider_settings(self, name: str | None = None) -> dict[str, Any]:
         """The settings for one provider: its own section, over the top-level values."""

@@ -32,6 +32,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
+from flowlib._extras import import_optional
+from flowlib._version import __version__
+from flowlib.errors import ConfigError
+
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
@@ -69,8 +73,6 @@ _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 def _tracer() -> Tracer:
     from opentelemetry import trace
-
-    from flowlib import __version__
 
     return trace.get_tracer("flowlib", __version__)
 
@@ -287,15 +289,11 @@ def console_tracing(fmt: str = "console", stream: TextIO | None = None) -> Calla
     """Print the spans of this process on ``stream`` (stderr): ``console`` as an indented tree
     when the process ends, ``json`` as the SDK's ConsoleSpanExporter writes each span. Returns
     the function that flushes (call it before exiting). Needs ``opentelemetry-sdk``."""
-    from flowlib.errors import ConfigError
-
     if fmt not in ("console", "json"):
         raise ConfigError(
             f"{TRACE_ENV}={fmt!r} is not a trace format",
             suggestions=[f"use {TRACE_ENV}=console (a tree) or {TRACE_ENV}=json (every span)"],
         )
-    from flowlib._extras import import_optional
-
     try:
         import_optional("opentelemetry.sdk.trace.export", "tracing to the console")
     except ConfigError as exc:

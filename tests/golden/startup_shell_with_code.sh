@@ -8,6 +8,8 @@ FLOW_LIB="$FLOW_ROOT/var/lib/flow"
 FLOW_LOGS="$FLOW_ROOT/var/log/flow"
 FLOW_RUN="$FLOW_ROOT/var/run/flow"
 mkdir -p "$FLOW_LIB" "$FLOW_LOGS" "$FLOW_RUN"
+export FLOW_STOP_FILE="$FLOW_RUN/stop_requested"
+echo $$ > "$FLOW_RUN/script.pid"
 flow_log() { printf '[flow %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 flow_finish() {
   printf '%s\n' "$1" > "$FLOW_RUN/exit_code.tmp"
@@ -28,15 +30,19 @@ flow_on_exit() {
   fi
 }
 trap flow_on_exit EXIT
-# A stop (cancel, release) is remembered, so an exit code written before it still counts as the
-# workload's own result; during the workload the signal is passed on to it.
+# The stop notice (cancel, preemption, release, time limit): the reason goes to FLOW_STOP_FILE
+# unless whoever stops the machine wrote one first; it is remembered, so an exit code written
+# before it still counts as the workload's own result. During the workload, SIGTERM goes to its
+# whole process group (timeout passes it on) and the kill follows after the grace period.
 flow_stop() {
-  date +%s > "$FLOW_RUN/stop_requested"
+  [ -s "$FLOW_STOP_FILE" ] || printf '%s\n' "${1:-stopped: the machine is shutting down}" \
+    > "$FLOW_STOP_FILE"
   if [ -n "${FLOW_PID:-}" ]; then kill -TERM "$FLOW_PID" 2>/dev/null || true; else exit 143; fi
 }
 trap flow_stop TERM INT HUP
 # environment (values are never echoed)
 export FLOW_TASK_ID=task-golden
+export FLOW_TASK_NUMBER=59526255
 export FLOW_TASK_NAME=golden
 export FLOW_NUM_INSTANCES=1
 export FLOW_WORKSPACE=/workspace
@@ -76,12 +82,24 @@ cd "$FLOW_ROOT"/workspace
 # the workload, under its time limit; its output goes to task.log
 date +%s > "$FLOW_RUN/started"
 set +e
-timeout --kill-after=30 7200 bash -c 'python train.py --epochs 3 && echo done' >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
+rm -f "$FLOW_RUN/workload_rc"
+timeout --kill-after=30 7200 bash -c 'trap : TERM; f=$1; shift; "$@"; rc=$?; echo "$rc" > "$f"; exit "$rc"' flow-workload "$FLOW_RUN/workload_rc" \
+  bash -c 'python train.py --epochs 3 && echo done' >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
 FLOW_PID=$!
+( trap 'kill "$s" 2>/dev/null; exit 0' TERM; sleep 7170 & s=$!; wait "$s"; flow_stop 'time limit: max_run_time_hours=2 reached' ) &
+FLOW_TIMER=$!
 wait "$FLOW_PID"
 FLOW_RC=$?
 while kill -0 "$FLOW_PID" 2>/dev/null; do wait "$FLOW_PID"; FLOW_RC=$?; done
+# A signal interrupts `wait` (143); once the workload is gone, bash still has its real status.
+wait "$FLOW_PID" 2>/dev/null; FLOW_WAIT=$?; [ "$FLOW_WAIT" -eq 127 ] || FLOW_RC=$FLOW_WAIT
+# timeout's own 124 (the backstop) stands; otherwise the status the workload itself ended with.
+if [ "$FLOW_RC" -ne 124 ] && [ -s "$FLOW_RUN/workload_rc" ]; then
+  FLOW_RC=$(cat "$FLOW_RUN/workload_rc")
+fi
 FLOW_PID=
+[ -z "${FLOW_TIMER:-}" ] || kill "$FLOW_TIMER" 2>/dev/null || true
+case "$(head -n 1 "$FLOW_STOP_FILE" 2>/dev/null)" in "time limit"*) FLOW_RC=124 ;; esac
 set -e
 if [ "$FLOW_RC" -eq 124 ]; then
   printf '%s\n' 'stopped: max_run_time_hours=2 reached' >> "$FLOW_RUN/message"

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +31,20 @@ def fcp(tmp_path: Path) -> Iterator[FcpEmulator]:
         yield e
 
 
+@contextlib.contextmanager
+def fcp_over_ssh(workdir: Path) -> Iterator[FcpEmulator]:
+    """An FCP emulator whose instances run their own sshd (``ssh=True``), serving; on exit it
+    must have answered no request with an error of its own."""
+    from sshd import require_sshd
+
+    require_sshd()
+    options = Options(stop_grace_s=1)
+    with FcpEmulator(timing=FAST, workdir=workdir, options=options, ssh=True) as emu:
+        emu.start()
+        yield emu
+        assert emu.errors == []
+
+
 @pytest.fixture
 def hyperstack(tmp_path: Path) -> Iterator[HyperstackEmulator]:
     options = HsOptions(stop_grace_s=0.5)
@@ -44,3 +62,16 @@ def fcp_flow(emu: FcpEmulator, **settings: object) -> Flow:
 def hs_flow(emu: HyperstackEmulator, **top: object) -> Flow:
     section = emu.provider_settings(poll_interval_s=0.05, timeout_s=2)
     return Flow(provider="hyperstack", providers={"hyperstack": section}, **top)
+
+
+def submit_and_leave(flow_args: list[str], cwd: Path) -> str:
+    """`flow run` detached, in its own process that exits; the task id it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flowlib.cli", "run", "--json", *flow_args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["task_id"])

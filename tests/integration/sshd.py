@@ -162,6 +162,11 @@ class LoopbackSshd:
                 "X11Forwarding no",
                 "PrintMotd no",
                 "MaxStartups 50:30:100",
+                # bash sources ~/.bashrc for ssh commands only at shell level 1; a dotfile that
+                # hangs (a stale pyenv rehash lock did, in CI) must not hang the suite. The
+                # login node's python3 is this interpreter (it has flowlib's extras): else a
+                # job staging S3 data pip-installs s3fs into ~/.local, from the network.
+                f"SetEnv SHLVL=1 PATH={Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
                 "LogLevel VERBOSE",
                 "",
             ]

@@ -22,7 +22,7 @@ CASES: dict[int, str] = {
     0: "flow status",
     2: "flow stauts",  # a usage error
     3: "mkdir -p ~/.flow && echo 'provider: [x' > ~/.flow/config.yaml && flow status",
-    4: "flow run --provider fcp --dry-run true",  # no API key
+    4: "flow run --provider fcp --no-upload true",  # no API key (a dry run plans without one)
     5: "flow status no-such-task",
     7: "FLOW_API_KEY=fkey_abcdefghijklmnopqrstuvwxyz FLOW_API_URL=http://127.0.0.1:1 "
     "flow run --provider fcp --no-upload true",

@@ -296,9 +296,11 @@ def test_flow_tunnel_on_a_local_task_is_the_port_itself(flow: FlowCli) -> None:
         flow("cancel", task)
 
 
-def test_flow_tunnel_ends_when_the_task_does(flow: FlowCli) -> None:
-    task = flow.submit("sleep 1")
+def test_flow_tunnel_ends_when_the_task_does(flow: FlowCli, tmp_path: Path) -> None:
+    go = tmp_path / "go"  # the task ends once the tunnel is open, however slow the machine
+    task = flow.submit(f"while [ ! -e {go} ]; do sleep 0.05; done")
     proc, _ = open_tunnel(flow, task, "8888")
+    go.touch()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "ended (completed)" in err

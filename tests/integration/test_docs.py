@@ -13,9 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from extras import need
 
 ROOT = Path(__file__).parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Docs whose examples need an optional extra (skipped without it, required in CI).
+NEEDS = {"integrations.md": ("lightning", "transformers", "accelerate", "tensorboard")}
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
 
 
@@ -35,6 +38,8 @@ def env_for(home: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("doc", [d for d in DOCS if blocks(d, "python")], ids=lambda d: d.name)
 def test_python_blocks_run(doc: Path, isolated_home: Path) -> None:
+    if doc.name in NEEDS:
+        need(*NEEDS[doc.name])
     code = "\n\n".join(blocks(doc, "python"))
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from sshd import require_sshd
 
 DEMO_WORKLOAD = 'echo "hello from $FLOW_TASK_NAME"; nvidia-smi -L || echo "no GPU here"; exit 3'
 
@@ -50,6 +54,12 @@ def test_the_offline_demo_runs_a_task_on_the_emulator_from_the_cli(
         status = flow("status", cwd=demo, env=env)
         assert "failed" in status.stdout, status.stdout + status.stderr
         assert (demo / ".flow/config.yaml").stat().st_mode & 0o777 == 0o600
+        # The sandbox is the emulators' plugin, named by the section: no production setting.
+        import yaml
+
+        section = yaml.safe_load((demo / ".flow/config.yaml").read_text())["providers"]["fcp"]
+        assert section["remote_host"] == "flowlib.testing.emulators:sandbox"
+        assert set(section["remote_host_options"]) == {"dir"}
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
@@ -70,6 +80,25 @@ def _serve(cloud: str, demo: Path, env: dict[str, str], *extra: str) -> subproce
 
 def _workdir(server_stdout: str) -> Path:
     return Path(server_stdout.split("Instances: ", 1)[1].split()[0]).parent
+
+
+def test_with_ssh_the_demo_reaches_instances_over_openssh_from_fresh_processes(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    require_sshd()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    server = _serve("fcp", tmp_path, env, "--ssh", "--default")
+    try:
+        run = flow("run", "-i", "a100", "--json", "sleep 300", cwd=tmp_path, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        task = json.loads(run.stdout)["task_id"]
+        shell = flow("ssh", task, "--", 'echo "in $FLOW_ROOT"', cwd=tmp_path, env=env)
+        assert shell.returncode == 0, shell.stdout + shell.stderr
+        assert shell.stdout.startswith("in ") and "/instances/inst_" in shell.stdout
+        assert flow("cancel", task, cwd=tmp_path, env=env).returncode == 0
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def test_the_demo_config_leaves_the_default_provider_alone(
@@ -101,7 +130,7 @@ def test_sigterm_stops_the_persistent_instance_agent_and_removes_the_work_dir(
         run = flow("run", "-i", "a6000", "--provider", "hyperstack", "--on", "kept", "--wait",
                    "echo on a kept VM", cwd=tmp_path, env=env)  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
-        sandbox = yaml_section(tmp_path)["sandbox_dir"]
+        sandbox = yaml_section(tmp_path)["remote_host_options"]["dir"]
         agents = _processes_under(sandbox)
         assert agents, "the persistent instance's agent should be running"
     finally:
@@ -112,10 +141,10 @@ def test_sigterm_stops_the_persistent_instance_agent_and_removes_the_work_dir(
     assert _processes_under(sandbox) == [], "processes of the emulated VM outlived it"
 
 
-def yaml_section(demo: Path) -> dict[str, str]:
+def yaml_section(demo: Path) -> dict[str, Any]:
     import yaml
 
-    section: dict[str, str] = yaml.safe_load((demo / ".flow/config.yaml").read_text())["providers"][
+    section: dict[str, Any] = yaml.safe_load((demo / ".flow/config.yaml").read_text())["providers"][
         "hyperstack"
     ]
     return section

@@ -11,6 +11,7 @@ import pytest
 
 from flowlib import Flow
 from flowlib.testing.conformance import ProviderConformance
+from flowlib.testing.emulators import sandbox_settings
 from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
 
 FAST = Timing(
@@ -30,8 +31,7 @@ def emulator(tmp_path: Path) -> Iterator[FcpEmulator]:
 def fcp_flow(emu: FcpEmulator, **settings: object) -> Flow:
     assert emu.workdir is not None
     section = {
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
+        **sandbox_settings(emu.workdir / "instances"),
         "poll_interval_s": 0.05,
         **settings,
     }

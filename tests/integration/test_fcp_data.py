@@ -15,9 +15,10 @@ import pytest
 from s3server import ACCESS_KEY, REGION, S3, SECRET_KEY
 
 from flowlib import Flow
-from flowlib.errors import ResourceNotFoundError, UnsupportedError
+from flowlib.errors import ResourceNotFoundError
 from flowlib.models import TaskStatus
 from flowlib.providers.fcp._script import MAX_SCRIPT
+from flowlib.testing.emulators import sandbox_settings
 from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
 
 pytest.importorskip("s3fs", reason="the data tests need flowlib[s3]")
@@ -47,8 +48,7 @@ def emulator(tmp_path: Path, **options: object) -> FcpEmulator:
 def open_flow(emu: FcpEmulator) -> Flow:
     assert emu.workdir is not None
     fcp = {
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
+        **sandbox_settings(emu.workdir / "instances"),
         "poll_interval_s": 0.05,
     }
     return Flow(provider="fcp", api_url=emu.url, api_key=emu.api_key, providers={"fcp": fcp})
@@ -156,10 +156,13 @@ def test_a_missing_bucket_fails_before_any_bid_is_placed(
     assert role_emu.state.bids == {}
 
 
-def test_a_volume_data_mount_is_refused_with_the_reason(
+def test_a_volume_data_mount_creates_the_volume_and_mounts_it_at_the_target(
     role_emu: FcpEmulator, project: Path
 ) -> None:
-    with open_flow(role_emu) as flow, pytest.raises(UnsupportedError) as err:
-        flow.run("true", instance_type="a100", data="volume://datasets", upload_code=False)
-    assert "does not mount them at a path" in str(err.value)
-    assert role_emu.state.bids == {} and role_emu.state.volumes == {}
+    write = 'echo kept > "$FLOW_ROOT/datasets/x.txt"'
+    with open_flow(role_emu) as flow:
+        task = flow.run(write, instance_type="a100", data={"/datasets": "volume://datasets"})
+        assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    (volume,) = role_emu.state.volumes.values()
+    assert volume.name == "datasets"
+    assert (role_emu.volume_data(volume.fid) / "x.txt").read_text() == "kept\n"

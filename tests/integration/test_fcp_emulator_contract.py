@@ -11,6 +11,7 @@ does not list), the test knows it by name and ``docs/emulators.md`` says why.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
+from vendor import locked
 
 from flowlib.testing.emulators.fcp import FcpEmulator, ManualClock, RecordedCall, Timing
 from flowlib.testing.emulators.fcp._models import INSTANCE_STATUSES
@@ -63,6 +65,41 @@ ENDPOINTS = {
     ("POST", "/v2/volumes"),
     ("PATCH", "/v2/volumes/{volume_fid}"),
     ("DELETE", "/v2/volumes/{volume_fid}"),
+    ("GET", "/v2/me/teammates"),
+    ("GET", "/v2/quotas"),
+    ("GET", "/v2/organizations/{organization_id}/quotas"),
+    ("GET", "/v2/pricing/history"),
+    ("GET", "/v2/image-versions"),
+    ("GET", "/v2/mcc-image-versions"),
+    ("POST", "/v2/lifecycle-scripts"),
+    ("GET", "/v2/lifecycle-scripts"),
+    ("GET", "/v2/lifecycle-scripts/{ls_fid}/content"),
+    ("PATCH", "/v2/lifecycle-scripts/{ls_fid}"),
+    ("DELETE", "/v2/lifecycle-scripts/{ls_fid}"),
+    ("GET", "/v2/reservation/instance-types"),
+    ("GET", "/v2/reservation/quote"),
+    ("GET", "/v2/reservation/availability"),
+    ("POST", "/v2/reservation"),
+    ("GET", "/v2/reservation"),
+    ("GET", "/v2/reservation/{reservation_fid}/extension-availability"),
+    ("POST", "/v2/reservation/{reservation_fid}/extend"),
+    ("PATCH", "/v2/reservation/{reservation_fid}"),
+    ("POST", "/v2/reservation/{reservation_fid}/terminate-instances"),
+    ("GET", "/v2/reservation/{reservation_fid}/history"),
+    ("GET", "/v2/reservation/{reservation_fid}/usage"),
+    ("GET", "/v2/cpu/instance-types"),
+    ("GET", "/v2/cpu/regions"),
+    ("POST", "/v2/cpu/instances"),
+    ("DELETE", "/v2/cpu/instances/{instance_fid}"),
+    ("GET", "/v2/kubernetes/clusters"),
+    ("POST", "/v2/kubernetes/clusters"),
+    ("GET", "/v2/kubernetes/clusters/{cluster_fid}"),
+    ("DELETE", "/v2/kubernetes/clusters/{cluster_fid}"),
+    ("PATCH", "/v2/instances"),
+    ("POST", "/v2/instances/{instance_fid}/refresh-boot-disk"),
+    ("POST", "/v2/instances/{instance_fid}/restart"),
+    ("GET", "/v2/instances/status/history"),
+    ("GET", "/v2/instances/pricing/history"),
 }
 # Error statuses the emulator answers that the schema does not declare (it declares only 422,
 # and nothing at all for the catalog endpoints): checked against FastAPI's ``{"detail": ...}``.
@@ -72,13 +109,18 @@ ERROR_BODY = {
     "properties": {"detail": {"type": ["string", "array"]}},
 }
 # Query parameters the emulator accepts beyond the schema (clients send them; see the docs).
-EXTRA_QUERY = {("GET", "/v2/spot/availability"): {"region", "instance_type"}}
+EXTRA_QUERY = {("GET", "/v2/spot/availability"): {"region", "instance_type", "project"}}
 
 
 # ---- the document ----------------------------------------------------------------------------
 
 
 def _download_spec(cache: Path) -> dict[str, Any]:
+    with locked(cache):  # xdist workers share the cache
+        return _read_spec(cache)
+
+
+def _read_spec(cache: Path) -> dict[str, Any]:
     target = cache / f"mithril-openapi-{FLOW_COMPUTE}.json"
     if not target.exists():
         wheels = sorted(cache.glob(f"flow_compute-{FLOW_COMPUTE}-*.whl"))
@@ -197,6 +239,10 @@ class Contract:
             problems += [f"{where} error {e}" for e in self.errors(ERROR_BODY, call.response_body)]
             return problems
         content = declared.get("content", {}).get("application/json")
+        if content is None and not accepted:  # a declared error without a body schema
+            return problems + [
+                f"{where} error {e}" for e in self.errors(ERROR_BODY, call.response_body)
+            ]
         if content is None:
             if call.response_body is not None:
                 problems.append(f"{where}: the schema declares no body, one was sent")
@@ -341,6 +387,120 @@ def run_scenario(emu: FcpEmulator) -> None:
         c.get(f"/v2/instances/{inst}/status")
         c.delete(f"/v2/ssh-keys/{key['fid']}")
         c.get("/v2/volumes", params={"project": project, "include_deleted": "true"})
+        run_rest_of_the_api(emu, c, it)
+
+
+def run_rest_of_the_api(emu: FcpEmulator, c: httpx.Client, it: str) -> None:
+    """Reservations, CPU VMs, clusters, lifecycle scripts, histories, quotas and images."""
+    project = emu.project
+    key = c.post("/v2/ssh-keys", json={"project": project, "name": "k8s"}).json()["fid"]
+    c.get("/v2/me/teammates")
+    c.get("/v2/quotas", params={"project": project})
+    c.get(f"/v2/organizations/{emu.state.organization_id}/quotas")
+    c.get("/v2/organizations/org_missing/quotas")  # 404
+    c.get("/v2/pricing/history", params={"instance_types": it, "region": "us-central1-a"})
+    c.get("/v2/pricing/history", params={"num_samples": 1, "start_time": "2025-01-01T00:00:00Z"})
+    c.get("/v2/image-versions")
+    c.get("/v2/mcc-image-versions", params={"region": "us-central1-a"})
+    script = c.post(
+        "/v2/lifecycle-scripts",
+        json={"project": project, "name": "setup", "content": "#!/bin/bash\necho set up\n"},
+    ).json()
+    c.post("/v2/lifecycle-scripts", json={"project": project, "name": "", "content": "x"})  # 422
+    c.get("/v2/lifecycle-scripts", params={"project": project, "sort_by": "last_modified_at"})
+    assert c.get(f"/v2/lifecycle-scripts/{script['fid']}/content").json().startswith("#!")
+    c.patch(f"/v2/lifecycle-scripts/{script['fid']}", json={"description": "boot"})
+    c.delete(f"/v2/lifecycle-scripts/{script['fid']}")
+    c.get(f"/v2/lifecycle-scripts/{script['fid']}/content")  # 404
+    # Reservations: quote, availability, reserve from now, extend, pause, terminate.
+    c.get("/v2/reservation/instance-types")
+    now = emu.clock.time()
+    start, end = _iso(now), _iso(now + 4 * 3600)
+    window = {"project": project, "instance_type": it, "region": "us-central1-a"}
+    c.get("/v2/reservation/quote", params={**window, "start_time": start, "end_time": end,
+                                           "quantity": 2})  # fmt: skip
+    c.get("/v2/reservation/availability", params={**window, "mode": "slots", "quantity": 1})
+    c.get("/v2/reservation/availability", params=window)
+    c.get("/v2/reservation/availability", params={**window, "mode": "check", "start_time": start,
+                                                  "end_time": end})  # fmt: skip
+    res_body = {
+        **window, "start_time": start, "end_time": end, "instance_quantity": 2,
+        "name": "reserved", "launch_specification": {"volumes": [], "ssh_keys": [key]},
+        "price_specification": {"offer_key": "standard"},
+    }  # fmt: skip
+    res = c.post("/v2/reservation", json=res_body).json()
+    c.post("/v2/reservation", json={**res_body, "instance_quantity": 100})  # 400: no capacity
+    c.post("/v2/reservation", json={**res_body, "end_time": start})  # 400: empty window
+    later = {**res_body, "name": "later", "instance_quantity": 1,
+             "start_time": _iso(now + 86400), "end_time": _iso(now + 2 * 86400)}  # fmt: skip
+    c.post("/v2/reservation", json=later)
+    emu.advance(1)
+    c.get("/v2/reservation", params={"project": project, "status": "Active", "limit": 1})
+    c.get("/v2/reservation", params={"project": project, "sort_by": "status", "sort_dir": "desc"})
+    fid = res["fid"]
+    c.get(f"/v2/reservation/{fid}/extension-availability")
+    c.post(f"/v2/reservation/{fid}/extend", json={"end_time": _iso(now + 6 * 3600)})
+    c.post(f"/v2/reservation/{fid}/extend", json={"end_time": start})  # 400: not later
+    c.patch(f"/v2/reservation/{fid}", json={"paused": True})
+    c.patch(f"/v2/reservation/{fid}", json={"paused": False})
+    emu.advance(1)
+    mine = {"project": project, "reservation_fid_in": fid, "order_type_in": "Reservation"}
+    instances = c.get("/v2/instances", params=mine).json()["data"]
+    assert len(instances) == 2
+    first, second = instances[0]["fid"], instances[1]["fid"]
+    c.patch("/v2/instances", json={"instances": [first], "status": "STATUS_PAUSED"})
+    assert c.post(f"/v2/instances/{first}/restart").status_code == 409  # paused
+    assert c.post(f"/v2/instances/{first}/refresh-boot-disk", json={}).status_code == 409
+    c.patch("/v2/instances", json={"instances": [first], "status": "STATUS_RUNNING"})
+    c.patch("/v2/instances", json={"instances": ["inst_missing"], "status": "STATUS_PAUSED"})
+    emu.advance(1)
+    c.post(f"/v2/instances/{first}/restart")
+    c.post(f"/v2/instances/{second}/restart")
+    emu.advance(1)
+    c.post(f"/v2/instances/{first}/refresh-boot-disk", json={"image_version": None})
+    c.post(f"/v2/reservation/{fid}/terminate-instances",
+           json={"instances": [second, "inst_missing"], "reduce_capacity": True})  # fmt: skip
+    c.post(
+        f"/v2/reservation/{fid}/terminate-instances",
+        json={"instances": ["inst_missing"], "reduce_capacity": False},
+    )  # 404 fmt: skip
+    c.get(f"/v2/reservation/{fid}/history")
+    c.get(f"/v2/reservation/{fid}/usage")
+    c.get("/v2/reservation/res_missing/history")  # 404
+    history = {"project": project, "reservation_fid": fid, "limit": 5}
+    c.get("/v2/instances/status/history", params=history)
+    c.get("/v2/instances/pricing/history", params=history)
+    c.get("/v2/instances/pricing/history", params={"project": project})
+    emu.advance(7 * 3600)  # the reservation ends
+    c.get(f"/v2/reservation/{fid}/usage")
+    c.post(
+        f"/v2/reservation/{fid}/terminate-instances",
+        json={"instances": [first], "reduce_capacity": True},
+    )  # 400: ended fmt: skip
+    # CPU VMs and Kubernetes clusters.
+    cpu = c.get("/v2/cpu/instance-types").json()[0]["fid"]
+    region = c.get("/v2/cpu/regions").json()[0]["name"]
+    vm_body = {"name": "cpu", "project": project, "instance_type": cpu, "region": region}
+    vm = c.post("/v2/cpu/instances", json=vm_body).json()
+    c.post(
+        "/v2/cpu/instances",
+        json={"name": "x", "project": project, "instance_type": it, "region": region},
+    )  # 404 fmt: skip
+    c.delete(f"/v2/cpu/instances/{vm['fid']}")
+    cluster = c.post("/v2/kubernetes/clusters", json={
+        "name": "k", "project": project, "region": "us-central1-a", "ssh_keys": [key],
+        "instance_type": it,
+    }).json()  # fmt: skip
+    c.post("/v2/kubernetes/clusters", json={"name": "k", "project": project})  # 422
+    emu.advance(1)
+    c.get("/v2/kubernetes/clusters", params={"project": project})
+    c.get(f"/v2/kubernetes/clusters/{cluster['fid']}")
+    c.delete(f"/v2/kubernetes/clusters/{cluster['fid']}")
+    c.get(f"/v2/kubernetes/clusters/{cluster['fid']}")
+
+
+def _iso(epoch: float) -> str:
+    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_every_exchange_matches_the_published_schema(
@@ -353,6 +513,29 @@ def test_every_exchange_matches_the_published_schema(
     assert hit >= ENDPOINTS, f"the scenario misses {sorted(ENDPOINTS - hit)}"
     problems = [p for call in emu.calls for p in contract.check(call)]
     assert problems == [], "\n".join(problems)
+
+
+def test_coverage_is_the_whole_published_api(spec: dict[str, Any]) -> None:
+    """Every path and method of the document is served (the emulator's own route table)."""
+    from flowlib.testing.emulators.fcp._api import _ROUTES
+
+    served = {(method, regex.pattern) for method, regex, _h in _ROUTES}
+    published = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+
+    def serves(method: str, path: str) -> bool:
+        sample = re.sub(r"\{\w+\}", "x_1", path)
+        return any(m == method and re.match(rx, sample) for m, rx in served)
+
+    missing = sorted(op for op in published if not serves(*op))
+    paths = {p for _m, p in published}
+    whole = {p for p in paths if all(serves(m, p) for m, q in published if q == p)}
+    print(
+        f"\nFCP emulator coverage: {len(whole)}/{len(paths)} paths, "
+        f"{len(published) - len(missing)}/{len(published)} operations of flow-compute "
+        f"{FLOW_COMPUTE}'s openapi.json"
+    )
+    assert missing == [], f"not served: {missing}"
+    assert published == ENDPOINTS  # and the scenario above calls every one of them
 
 
 def test_every_implemented_endpoint_is_in_the_published_api(spec: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ and volumes. Every test ends by asserting on the emulator's state: nothing left 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,30 +14,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clouds import FAST
+from clouds import fcp_over_ssh
+from sshd import eventually, fetch, free_port
 
 from flowlib import Flow
+from flowlib.core.ssh import OpenSSHHost
 from flowlib.models import TaskStatus
 from flowlib.providers.fcp._provider import FcpProvider
-from flowlib.testing.emulators.fcp import FcpEmulator, Options
+from flowlib.testing.emulators import sandbox_settings
+from flowlib.testing.emulators.fcp import FcpEmulator
 
 
 @pytest.fixture
 def emu(tmp_path: Path) -> Iterator[FcpEmulator]:
-    with FcpEmulator(timing=FAST, workdir=tmp_path / "cloud", options=Options(stop_grace_s=1)) as e:
-        e.start()
+    """Instances that run their own sshd: logs, ssh, forwards and the code upload go over
+    real OpenSSH, as on the cloud."""
+    with fcp_over_ssh(tmp_path / "cloud") as e:
         yield e
-        assert e.errors == []
 
 
 def settings(emu: FcpEmulator, **extra: object) -> dict[str, object]:
-    assert emu.workdir is not None
-    return {
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
-        "poll_interval_s": 0.05,
-        **extra,
-    }
+    section = emu.provider_settings(poll_interval_s=0.05, **extra)
+    assert section["remote_host"] == "ssh"
+    return section
 
 
 @pytest.fixture
@@ -54,7 +54,13 @@ def no_bid_left(emu: FcpEmulator) -> bool:
 def test_the_instance_releases_itself_and_the_exit_code_is_read_afterwards(
     emu: FcpEmulator, project: Path
 ) -> None:
-    fcp = settings(emu, exit_grace_s=0)  # release at once: nobody watches this task
+    # Released at once (nobody watches this task), the exit code is read from the terminated
+    # instance's disk: only the sandbox host can do that, so this test uses it.
+    assert emu.workdir is not None
+    fcp = {
+        **settings(emu, exit_grace_s=0),
+        **sandbox_settings(emu.workdir / "instances"),
+    }
     with Flow(provider="fcp", api_url=emu.url, api_key=emu.api_key, providers={"fcp": fcp}) as f:
         task = f.run("echo done; exit 4", instance_type="a100")
         assert no_bid_left(emu)  # the VM cancelled its own bid, with its own key
@@ -130,14 +136,46 @@ def test_a_submit_killed_mid_flight_leaves_a_bid_the_store_can_find_and_cancel(
     assert all(k.deactivated_at for k in emu.state.api_keys.values() if k.name != "emulator")
 
 
-def test_multi_node_tasks_learn_their_rank_and_the_main_node(emu: FcpEmulator, flow: Flow) -> None:
-    show = 'echo "rank=$FLOW_NODE_RANK of $FLOW_NUM_NODES main=$FLOW_MAIN_IP"'
-    task = flow.run(show, instance_type="a100", num_instances=2, region="us-central1-a")
-    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+BARRIER = """
+import os, socket, time
+rank, nodes = int(os.environ["NODE_RANK"]), int(os.environ["PET_NNODES"])
+addr = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+if rank == 0:
+    server = socket.create_server(addr)
+    peers = [server.accept()[0] for _ in range(nodes - 1)]
+    for peer in peers:
+        peer.sendall(b"go")
+else:
+    for _ in range(200):
+        try:
+            peer = socket.create_connection(addr, timeout=5)
+            break
+        except OSError:
+            time.sleep(0.05)
+    assert peer.recv(2) == b"go"
+keys = ("NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "PET_NPROC_PER_NODE")
+keys += ("FLOW_MAIN_IP",)
+print(" ".join(f"{k}={os.environ[k]}" for k in keys), "passed the barrier")
+"""
+
+
+def test_multi_node_tasks_meet_at_master_addr_through_a_real_barrier(
+    emu: FcpEmulator, flow: Flow
+) -> None:
+    task = flow.run(
+        [sys.executable, "-c", BARRIER], instance_type="a100", num_instances=2,
+        region="us-central1-a",
+    )  # fmt: skip
+    done = flow.wait(task.task_id, timeout=30)
     (bid,) = emu.state.bids.values()
-    main = emu.instance(bid.instances[0]).private_ip
     logs = [(emu.instance_root(fid) / "var/log/flow/task.log").read_text() for fid in bid.instances]
-    assert logs == [f"rank=0 of 2 main={main}\n", f"rank=1 of 2 main={main}\n"]
+    assert done.status == TaskStatus.COMPLETED, logs
+    main = emu.instance(bid.instances[0]).private_ip
+    assert main.startswith("127.")  # the nodes' private network is loopback here
+    same = f"WORLD_SIZE=2 MASTER_ADDR={main} MASTER_PORT=29500 PET_NPROC_PER_NODE=1"
+    assert logs == [
+        f"NODE_RANK={rank} {same} FLOW_MAIN_IP={main} passed the barrier\n" for rank in (0, 1)
+    ]
     assert no_bid_left(emu)
 
 
@@ -154,10 +192,22 @@ def test_code_too_big_for_the_script_is_copied_in_after_boot(
     assert no_bid_left(emu)
 
 
+def test_logs_are_followed_over_ssh_until_the_workload_ends(emu: FcpEmulator, flow: Flow) -> None:
+    task = flow.run("for i in 1 2 3; do echo line $i; sleep 0.3; done", instance_type="a100")
+    assert list(flow.follow_logs(task.task_id)) == ["line 1", "line 2", "line 3"]
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    assert no_bid_left(emu)
+
+
 def test_ssh_runs_a_command_on_the_chosen_node_and_ports_forward(
     emu: FcpEmulator, flow: Flow
 ) -> None:
-    task = flow.run("sleep 600", instance_type="a100", num_instances=2, region="us-central1-a")
+    port = free_port()
+    serve = f"echo hello from the instance > index.html; exec {sys.executable} -m http.server "
+    task = flow.run(
+        serve + f"{port} --bind 127.0.0.1", instance_type="a100", num_instances=2,
+        region="us-central1-a",
+    )  # fmt: skip
     assert emu.wait_until(lambda: flow.get_task(task.task_id).is_running, timeout=30)
     assert flow.ssh(task.task_id, command="exit 5") == 5
     (bid,) = emu.state.bids.values()
@@ -165,8 +215,12 @@ def test_ssh_runs_a_command_on_the_chosen_node_and_ports_forward(
     assert flow.ssh(task.task_id, command=probe, node=1) == 0
     provider = flow.provider()
     assert isinstance(provider, FcpProvider)
-    with provider.forward(flow.store.get(task.task_id), 8888) as tunnel:
-        assert tunnel.local_port == 8888  # an emulated instance's port is this machine's
+    record = flow.store.get(task.task_id)
+    assert isinstance(provider.host(emu.instance(bid.instances[0]).to_json()), OpenSSHHost)
+    with provider.forward(record, port) as tunnel:  # through the instance's own sshd
+        assert tunnel.local_port != port
+        page = f"http://127.0.0.1:{tunnel.local_port}/"
+        assert eventually(lambda: fetch(page) == "hello from the instance\n", timeout=15)
     flow.cancel(task.task_id)
     assert no_bid_left(emu)
 
@@ -195,6 +249,24 @@ def test_volumes_are_created_attached_at_bid_creation_and_deleted(
     assert provider.list_volumes() == []
 
 
+def test_a_volume_is_mounted_at_its_path_and_keeps_data_for_the_next_task(
+    emu: FcpEmulator, flow: Flow
+) -> None:
+    volume = {"name": "ckpt", "size_gb": 10, "mount_path": "/ckpt"}
+    # (an emulated instance has no root of its own: its paths are under $FLOW_ROOT)
+    write = 'echo step-100 > "${FLOW_ROOT:-}/ckpt/latest"'
+    first = flow.run(write, instance_type="a100", volumes=[volume])
+    assert flow.wait(first.task_id, timeout=30).status == TaskStatus.COMPLETED
+    (vol,) = (v for v in emu.state.volumes.values() if v.name == "ckpt")
+    assert (emu.volume_data(vol.fid) / "latest").read_text() == "step-100\n"
+    again = {"name": "ckpt", "mount_path": "/resume"}  # the same volume, by name, elsewhere
+    read = 'cat "${FLOW_ROOT:-}/resume/latest"'
+    second = flow.run(read, instance_type="a100", volumes=[again])
+    assert flow.wait(second.task_id, timeout=30).status == TaskStatus.COMPLETED
+    assert flow.logs(second.task_id) == "step-100"
+    assert no_bid_left(emu)
+
+
 def test_flow_catalog_refresh_replaces_the_bundled_fcp_rows_with_live_ones(
     emu: FcpEmulator,
 ) -> None:
@@ -209,3 +281,25 @@ def test_flow_catalog_refresh_replaces_the_bundled_fcp_rows_with_live_ones(
         ("us-central1-a", 1.80, 8),
     ]
     assert {o.provider_type_id for o in live} == {emu.instance_type_fid("a100-80gb.sxm.1x")}
+
+
+def test_the_dry_run_script_is_the_script_the_bid_was_sent(
+    emu: FcpEmulator, flow: Flow, project: Path
+) -> None:
+    from flowlib.core.packaging import package_directory
+    from flowlib.providers.base import MASK, ScriptPreview
+
+    task = flow.run("echo previewed", instance_type="a100", env={"TOKEN": "s3cret"})
+    assert flow.wait(task.task_id, timeout=60).status == TaskStatus.COMPLETED
+    provider = flow.provider()
+    assert isinstance(provider, ScriptPreview)
+    record = flow.store.get(task.task_id)
+    (bid,) = emu.state.bids.values()
+    sent = bid.launch_specification["startup_script"]
+    key = next(k for k in emu.state.api_keys.values() if k.name == bid.name)
+    preview = provider.preview_script(record, package_directory(project))
+    # the same render, but for the release key, which the preview never shows
+    assert key.secret not in preview and MASK in preview
+    shown = preview.replace(shlex.quote(MASK), MASK)
+    assert shown == sent.replace(key.secret, MASK).replace(key.fid, "KEY_FID")
+    assert no_bid_left(emu)

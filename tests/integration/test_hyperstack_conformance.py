@@ -3,6 +3,7 @@ loopback HTTP: VMs really run their user_data, logs and exit codes are read from
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +67,23 @@ class TestHyperstackProvider(ProviderConformance):
         assert done.status == TaskStatus.COMPLETED, done.message
         assert flow.logs(task.task_id) == "staged"
         assert s3.get("out/r.txt") == b"out\n"
+
+
+def test_the_dry_run_script_is_the_user_data_the_vm_was_created_with(
+    project: Path, isolated_home: Path, emulator: HyperstackEmulator
+) -> None:
+    from flowlib.core.packaging import package_directory
+    from flowlib.providers.base import MASK, ScriptPreview
+
+    with hyperstack_flow(emulator) as flow:
+        task = flow.run("echo previewed", env={"TOKEN": "s3cret"})
+        assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+        provider = flow.provider()
+        assert isinstance(provider, ScriptPreview)
+        preview = provider.preview_script(flow.store.get(task.task_id), package_directory(project))
+    (vm,) = emulator.state.vms.values()
+    key = emulator.api_key
+    # the same render, but for the key the VM releases itself with, which a preview never shows
+    assert key not in preview and MASK in preview
+    shown = preview.replace(shlex.quote(MASK), MASK)
+    assert shown == (vm.user_data or "").replace(key, MASK)

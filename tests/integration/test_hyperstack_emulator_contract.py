@@ -31,6 +31,7 @@ RESPONSES: dict[tuple[str, str], str] = {
     ("GET", "/v1/core/stocks"): "NewStockRetriveResponse",
     ("GET", "/v1/pricebook"): "List[PricebookModel]",
     ("GET", "/v1/core/images"): "Images",
+    ("GET", "/v1/core/images/{id}"): "Image",
     ("GET", "/v1/core/environments"): "Environments",
     ("POST", "/v1/core/environments"): "Environment",
     ("GET", "/v1/core/environments/{id}"): "Environment",
@@ -122,6 +123,9 @@ def scenario(emu: HyperstackEmulator) -> None:
             api.get(path)
         api.get("/core/flavors", params={"region": "CANADA-1"})
         api.get("/core/images", params={"region": "CANADA-1"})
+        image = api.get("/core/images").json()["images"][0]["images"][0]["id"]
+        api.get(f"/core/images/{image}")
+        api.get("/core/images/99999")  # 404
         env = api.post("/core/environments", json={"name": "env", "region": "CANADA-1"}).json()
         env_id = env["environment"]["id"]
         api.post("/core/environments", json={"name": "env", "region": "CANADA-1"})  # 409

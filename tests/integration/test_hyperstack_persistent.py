@@ -20,6 +20,7 @@ import pytest
 from flowlib import Flow
 from flowlib.errors import UnsupportedError
 from flowlib.models import TaskStatus
+from flowlib.testing.emulators import sandbox_settings
 from flowlib.testing.emulators.hyperstack import (
     DEFAULT_FLAVORS,
     FlavorSpec,
@@ -80,8 +81,7 @@ def section(emu: HyperstackEmulator, **extra: object) -> dict[str, object]:
     return {
         "api_url": emu.url,
         "api_key": emu.api_key,
-        "remote_host": "sandbox",
-        "sandbox_dir": str(emu.workdir / "instances"),
+        **sandbox_settings(emu.workdir / "instances"),
         "poll_interval_s": 0.1,
         "agent_poll_s": 0.1,
         "idle_cooldown_s": COOLDOWN,
@@ -264,16 +264,18 @@ def test_the_hibernate_policy_on_a_flavor_without_hibernation_is_refused_before_
 
 CRASHING_CLIENT = """
 import os, sys
+from pathlib import Path
 import pluggy
 from flowlib import Flow, hookspecs
-from flowlib.core.hosts import sandbox_factory
 from flowlib.providers import Registry
 from flowlib.providers.base import ProviderSpec
 from flowlib.providers.hyperstack._provider import HyperstackProvider
 from flowlib.providers.hyperstack._settings import load_settings
+from flowlib.testing.emulators import sandbox_factory
 
 settings = load_settings({settings!r})
-sandbox = sandbox_factory(lambda a: settings.sandbox_dir / a.instance_id)
+instances = Path(settings.remote_host_options["dir"])
+sandbox = sandbox_factory(lambda a: instances / a.instance_id)
 
 def crash_at_enqueue(address):
     host = sandbox(address)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clouds import submit_and_leave
 
 from flowlib import Flow
 from flowlib.keeper import read_state
@@ -31,21 +30,6 @@ def keeper_on(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> Iterator[
     state = read_state(home)
     if state is not None and state["running"]:  # never leave one behind
         os.kill(int(state["pid"]), signal.SIGKILL)
-
-
-def submit_and_leave(flow_args: list[str], cwd: Path) -> str:
-    """`flow run` detached, in its own process that exits; the task id it printed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "flowlib.cli", "run", "--json", *flow_args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    import json
-
-    return str(json.loads(done.stdout)["task_id"])
 
 
 def write_config(project: Path, provider: str, section: dict[str, object]) -> None:

@@ -5,26 +5,15 @@ output: no GPU here)."""
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
+from polling import fake_nvidia_smi, until
 
 from flowlib import Flow, TaskStatus
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvidia-smi"
-
-
-def until(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_max_parallel_runs_tasks_one_at_a_time_in_submit_order(project: Path) -> None:
@@ -60,16 +49,8 @@ def test_a_cancelled_waiter_leaves_the_queue(project: Path) -> None:
 
 @pytest.fixture
 def fake_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An `nvidia-smi` on PATH that prints the recorded output in ./reading.csv."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    reading = tmp_path / "reading.csv"
-    shutil.copy(FIXTURES / "a100-2x-hot.csv", reading)
-    script = bindir / "nvidia-smi"
-    script.write_text(f"#!/bin/bash\ncat {reading}\n")
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
-    return reading
+    """An `nvidia-smi` on PATH that prints the output in ./reading.csv (a hot GPU 0)."""
+    return fake_nvidia_smi(tmp_path, FIXTURES / "a100-2x-hot.csv", monkeypatch)
 
 
 def test_a_task_waits_for_a_hot_gpu_then_gets_the_coolest_free_one(

@@ -364,3 +364,15 @@ def test_links_that_stay_inside_the_tree_are_extracted(
     assert (workspace / "ran.txt").read_text() == "the workload ran\n"
     for name, *_ in members:
         assert (workspace / name).exists() or (workspace / name).is_symlink(), name
+
+
+def test_the_dry_run_script_is_the_script_the_task_ran(flow: Flow, project: Path) -> None:
+    from flowlib.core.packaging import package_directory
+
+    task = flow.run("echo previewed", env={"A": "1"}, max_run_time_hours=1.0)
+    assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+    provider = flow.provider()
+    assert isinstance(provider, LocalProvider)
+    record = flow.store.get(task.task_id)
+    ran = (provider.task_dir(task.task_id) / "startup.sh").read_text()
+    assert provider.preview_script(record, package_directory(project)) == ran

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -69,3 +70,37 @@ def test_a_broken_plugin_is_logged_and_skipped(tmp_path: Path) -> None:
     assert found["names"] == ["echo", *BUILT_IN]
     assert "cuda_magic" in str(found["skipped"])
     assert "skipping flowlib plugin 'broken'" in str(found["stderr"])
+
+
+HOSTS_PLUGIN = """
+import flowlib
+from flowlib.core.hosts import SandboxHost
+
+def make(options):
+    return lambda address: SandboxHost(address, options["root"])
+
+@flowlib.hookimpl
+def flowlib_remote_hosts():
+    return [flowlib.RemoteHostSpec("jail", make, "a directory per machine", options=("root",))]
+"""
+
+
+def test_a_remote_host_kind_from_a_separate_distribution_is_reached_by_its_name(
+    tmp_path: Path,
+) -> None:
+    install_distribution(tmp_path, "flowlib_jail", "flowlib_jail", HOSTS_PLUGIN, "jail")
+    code = (
+        "from pathlib import Path\n"
+        "from flowlib.providers import get_registry\n"
+        "from flowlib.providers.fcp import make_provider\n"
+        "p = make_provider({'remote_host': 'jail', 'remote_host_options': {'root': 'r'}},"
+        " Path('.'))\n"
+        "print(sorted(get_registry().remote_hosts()), p.host({'fid': 'inst_1'}))"
+    )
+    paths = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {"PYTHONPATH": os.pathsep.join(paths), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "['jail'] SandboxHost('inst_1', root=r)\n"

@@ -14,6 +14,7 @@ import pytest
 from flowlib import Flow
 from flowlib.core.startup import ScriptContext, build_script, fit_script
 from flowlib.models import TaskConfig
+from flowlib.testing.emulators import sandbox_settings
 from flowlib.testing.emulators.fcp import FcpEmulator, Options, Timing
 from flowlib.testing.emulators.hyperstack import HyperstackEmulator
 from flowlib.testing.emulators.hyperstack import Options as HsOptions
@@ -47,8 +48,7 @@ def test_fcp_code_copies_and_the_booted_script_and_its_log_are_private(
         emu.start()
         assert emu.workdir is not None
         fcp = {
-            "remote_host": "sandbox",
-            "sandbox_dir": str(emu.workdir / "instances"),
+            **sandbox_settings(emu.workdir / "instances"),
             "poll_interval_s": 0.05,
         }
         with Flow(

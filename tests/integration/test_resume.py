@@ -35,7 +35,8 @@ def test_a_task_cut_off_by_its_time_limit_resumes_from_its_latest_checkpoint(
     flow: Flow, tmp_path: Path
 ) -> None:
     argv = [sys.executable, "train.py", "1000", str(tmp_path), "0.2"]
-    cut = flow.run(argv, name="long", max_run_time_hours=0.0004)  # about 1.4 s
+    # about 2.9 s, so 3; the stop notice (SIGTERM, FLOW_STOP_FILE) comes a second before
+    cut = flow.run(argv, name="long", max_run_time_hours=0.0008, stop_grace_s=1)
     cut = flow.wait(cut.task_id, timeout=60)
     assert cut.status == TaskStatus.FAILED and cut.exit_code == 124
     checkpoints = cut.checkpoints()

@@ -240,3 +240,36 @@ def test_sbatch_rejects_what_flowlib_rejects(slurm: dict[str, str], tmp_path: Pa
             parse_sbatch(script.read_text(), source=script.name)
         result = _run("sbatch", "--parsable", "--hold", str(script), cwd=tmp_path)
         assert result.returncode != 0, f"sbatch accepted {directive}"
+
+
+GPU_CORPUS = [p for p in CORPUS if parse_sbatch(p.read_text(), source=p.name).gpu_request_per_node]
+
+
+@pytest.mark.parametrize("path", GPU_CORPUS, ids=[p.stem for p in GPU_CORPUS])
+def test_sbatch_counts_the_gpus_and_cpus_flowlib_plans_for(
+    slurm: dict[str, str], path: Path, tmp_path: Path
+) -> None:
+    """GPUs per node x nodes of the translated task (what the planner asks offers for) is the
+    job's ``gres/gpu`` in SLURM's own TRES; so are its CPUs where ``--cpus-per-task`` is given."""
+    from flowlib.catalog import parse_instance_type
+    from flowlib.frontends.slurm import translate_sbatch
+
+    (tmp_path / "logs").mkdir()
+    script = tmp_path / path.name
+    script.write_text(path.read_text())
+    submitted = _run("sbatch", "--parsable", "--hold", str(script), cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    try:
+        tres = dict(kv.split("=", 1) for kv in show_job(job_id)["TRES"].split(","))
+    finally:
+        _run("scancel", job_id)
+    translation = translate_sbatch(path.read_text(), source=path.name)
+    task = translation.tasks[0]
+    per_node = task.gpu_count or parse_instance_type(task.instance_type or "").count
+    assert per_node is not None
+    assert per_node * task.num_instances == int(tres["gres/gpu"])
+    parsed = translation.script
+    if parsed.cpus_per_task is not None and not parsed.exclusive:
+        assert task.min_vcpus is not None
+        assert task.min_vcpus * task.num_instances == int(tres["cpu"])

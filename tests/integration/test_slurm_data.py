@@ -242,3 +242,24 @@ def test_credentials_reach_a_job_submitted_over_real_ssh(
         assert_no_secret(Path(rec.provider_data["task_dir"]))
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_job_streams_to_an_s3_results_location_and_lists_its_artifacts(
+    slurm_cluster: None, project: Path, isolated_home: Path, s3: S3, tmp_path: Path
+) -> None:
+    with Flow(provider="slurm", results=f"s3://{s3.bucket}/slurm") as flow:
+        task = flow.run(shell="echo on slurm; exit 2", upload_code=False)
+        done = flow.wait(task.task_id, timeout=WAIT)
+        assert (done.status, done.exit_code) == (TaskStatus.FAILED, 2)
+        prefix = f"slurm/{task.task_id}/"
+        deadline = time.monotonic() + 30
+        while f"{prefix}exit_code" not in s3.keys(prefix) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert s3.get(f"{prefix}exit_code") == b"2 0\n"
+        assert s3.get(f"{prefix}task.log") == b"on slurm\n"
+        names = {a.name for a in flow.artifacts(task.task_id)}
+        assert {"task.log", "metrics.jsonl", "exit_code"} <= names
+        (log,) = flow.download(task.task_id, "task.log", tmp_path / "dl")
+        assert log.read_text() == "on slurm\n"
+        for text in files_of(task_dir(flow, task.task_id)).values():
+            assert SECRET_KEY not in text  # the credentials came by SLURM's environment

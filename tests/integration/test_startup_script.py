@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flowlib.core.startup import CODE_ARCHIVE, ScriptContext, build_script, fit_script
+from flowlib.core.startup import CODE_ARCHIVE, ScriptContext, build_script, fit_script, task_number
+from flowlib.frontends.slurm import translate_sbatch
 from flowlib.models import TaskConfig
 
 NASTY_VALUES = [
@@ -51,6 +52,18 @@ def test_env_values_reach_the_workload_byte_for_byte(tmp_path: Path, value: str)
     assert result.returncode == 0, result.stderr
     assert (root / "var/log/flow/task.log").read_bytes() == value.encode("utf-8")
     assert not Path("/tmp/flowlib-pwned").exists()
+
+
+def test_a_translated_sbatch_script_gets_the_task_number_as_its_slurm_job_id(
+    tmp_path: Path,
+) -> None:
+    job = '#!/bin/bash\n#SBATCH --array=0-1\necho "$SLURM_JOB_ID $SLURM_JOBID"\n'
+    config = translate_sbatch(job).tasks[1]
+    root = tmp_path / "root"
+    result = run_script(build_script(ScriptContext(task_id="task-0a1b2c", config=config)), root)
+    assert result.returncode == 0, result.stderr
+    number = task_number("task-0a1b2c")  # computed once, in Python, and exported by the script
+    assert flow_file(root, "var/log/flow/task.log") == f"{number} {number}\n"
 
 
 def test_exit_code_of_the_workload_is_recorded(tmp_path: Path) -> None:

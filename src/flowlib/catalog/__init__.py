@@ -21,13 +21,20 @@ Three steps, each usable alone:
 The bundled data (``data.json``: GPU specs and indicative prices of ``fcp``, ``hyperstack`` and
 common ``market`` GPUs) is read on the first call of :func:`get_catalog`, never at import.
 Provider plugins refresh their rows with :meth:`Catalog.replace_offers`.
+
+:func:`plan_offers` turns a task's :class:`~flowlib.models.Requirements` into a priced
+:class:`Plan` (the chosen offer, the others that fit, the nearest that do not and why);
+:class:`LiveCatalog` keeps what ``flow catalog --refresh`` fetched under FLOW_HOME, and
+:func:`planning_catalog` plans against it while it is fresh.
 """
 
 from __future__ import annotations
 
 from flowlib.catalog._aliases import GPU_ALIASES
 from flowlib.catalog._catalog import Catalog, find_instances, get_catalog, resolve_instance_type
+from flowlib.catalog._live import LiveCatalog, planning_catalog
 from flowlib.catalog._parse import InstanceRequest, parse_instance_type
+from flowlib.catalog._plan import Plan, Rejection, plan_offers
 from flowlib.catalog._types import GpuSpec, GpuVariant, InstanceType, Offer
 
 __all__ = [
@@ -37,9 +44,14 @@ __all__ = [
     "GpuVariant",
     "InstanceRequest",
     "InstanceType",
+    "LiveCatalog",
     "Offer",
+    "Plan",
+    "Rejection",
     "find_instances",
     "get_catalog",
     "parse_instance_type",
+    "plan_offers",
+    "planning_catalog",
     "resolve_instance_type",
 ]

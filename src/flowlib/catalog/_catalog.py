@@ -6,7 +6,6 @@ import dataclasses
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from flowlib.catalog._aliases import MAX_GPU_COUNT
 from flowlib.catalog._explain import (
@@ -48,9 +47,14 @@ class Catalog:
         self._gpus: Mapping[str, GpuSpec] = specs
         self._offers: tuple[Offer, ...] = _checked(offers, specs)
         self._lock = threading.Lock()
+        # What resolve() answered, with the offers it answered from (a new set of offers,
+        # after replace_offers, is resolved again): planning resolves the same names often.
+        self._resolved: dict[
+            tuple[InstanceRequest, str | None], tuple[tuple[Offer, ...], InstanceType]
+        ] = {}
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Catalog:
+    def from_data(cls, data: Mapping[str, object]) -> Catalog:
         """A catalog from data in the bundled file's format: ``{"schema_version": 1, "as_of",
         "gpus": [{"model", "display_name", "variants": ["80gb.sxm", ...], "default"}],
         "providers": {name: {"spot", "instance_types": [{"id", "name", "vcpus", "ram_gb",
@@ -117,7 +121,16 @@ class Catalog:
         """
         request = parse_instance_type(text)
         key = None if provider is None else _provider_key(provider)
-        return self._resolve(request, self._offers, key)
+        snapshot = self._offers
+        memo = (request, key)
+        found = self._resolved.get(memo)
+        if found is not None and found[0] is snapshot:  # same offers: same answer
+            return found[1]
+        shape = self._resolve(request, snapshot, key)
+        if len(self._resolved) >= 256:
+            self._resolved.clear()
+        self._resolved[memo] = (snapshot, shape)
+        return shape
 
     def _resolve(
         self, request: InstanceRequest, offers: Sequence[Offer], key: str | None
@@ -324,7 +337,7 @@ def _provider_key(provider: str) -> str:
     return key
 
 
-def _offer_order(o: Offer) -> tuple[Any, ...]:
+def _offer_order(o: Offer) -> tuple[str, str, int, str, int, str, bool, str]:
     t = o.instance_type
     return (
         o.provider,
@@ -338,7 +351,7 @@ def _offer_order(o: Offer) -> tuple[Any, ...]:
     )
 
 
-def _price_order(o: Offer) -> tuple[Any, ...]:
+def _price_order(o: Offer) -> tuple[bool, float, str, str, str, bool, str]:
     price = o.price_per_hour
     return (
         price is None,
@@ -351,7 +364,7 @@ def _price_order(o: Offer) -> tuple[Any, ...]:
     )
 
 
-def _type_order(t: InstanceType) -> tuple[Any, ...]:
+def _type_order(t: InstanceType) -> tuple[str, int, str, int]:
     return (t.gpu, t.gpu_memory_gb, t.interconnect or "", t.gpu_count)
 
 

@@ -78,7 +78,7 @@ def read_bundled() -> dict[str, Any]:
     return data
 
 
-def parse_data(data: Mapping[str, Any]) -> tuple[list[GpuSpec], list[Offer]]:
+def parse_data(data: Mapping[str, object]) -> tuple[list[GpuSpec], list[Offer]]:
     """GPU specs and offers from catalog data in the format above.
 
     :raises ValidationError: naming the first row that cannot be right.

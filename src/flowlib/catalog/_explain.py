@@ -7,7 +7,7 @@ existing instance type names, closest first, so a user (or the CLI) can paste on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TypeVar
 
 from flowlib.catalog._parse import InstanceRequest
 from flowlib.catalog._types import GpuSpec, InstanceType, Offer
@@ -16,6 +16,7 @@ from flowlib.errors import ValidationError
 __all__ = ["SUGGESTED", "ambiguous", "closest", "no_match", "not_sold", "unknown_provider"]
 
 SUGGESTED = 3  # how many close names an error suggests
+_Listed = TypeVar("_Listed", int, str)
 
 
 def closest(
@@ -30,7 +31,7 @@ def closest(
     user named (memory, interconnect), then the nearest count and memory, default variant first."""
     want_memory = memory if memory is not None else (default.default.memory_gb if default else 0)
 
-    def distance(t: InstanceType) -> tuple[Any, ...]:
+    def distance(t: InstanceType) -> tuple[bool, bool, bool, int, int, bool, str]:
         return (
             t.gpu != gpu,
             memory is not None and t.gpu_memory_gb != memory,
@@ -51,7 +52,7 @@ def _label(gpu: str, memory: int | None, link: str | None) -> str:
     return text + (f".{link}" if link is not None else "")
 
 
-def _listing(values: Iterable[Any], conjunction: str = "or") -> str:
+def _listing(values: Iterable[_Listed], conjunction: str = "or") -> str:
     items = [str(v) for v in sorted(set(values))]
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flowlib.catalog._aliases import MAX_GPU_COUNT, MAX_GPU_MEMORY_GB
 from flowlib.errors import ValidationError
+
+if TYPE_CHECKING:
+    from flowlib.catalog._shapes import OfferJson
 
 __all__ = ["GpuSpec", "GpuVariant", "InstanceType", "Offer"]
 
@@ -191,3 +195,23 @@ class Offer:
     def name(self) -> str:
         """The instance type's canonical name (``a100-80gb.sxm.1x``)."""
         return self.instance_type.name
+
+    def to_dict(self) -> OfferJson:
+        """The offer as JSON-ready data (``flow catalog --json``, plans, the live cache)."""
+        t = self.instance_type
+        return {
+            "instance_type": self.name,
+            "gpu": t.gpu,
+            "gpu_count": t.gpu_count,
+            "gpu_memory_gb": t.gpu_memory_gb,
+            "interconnect": t.interconnect,
+            "vcpus": t.vcpus,
+            "ram_gb": t.ram_gb,
+            "disk_gb": t.disk_gb,
+            "provider": self.provider,
+            "provider_type_id": self.provider_type_id,
+            "price_per_hour": self.price_per_hour,
+            "region": self.region,
+            "spot": self.spot,
+            "available": self.available,
+        }

@@ -91,7 +91,7 @@ def _provider_checks(config: Any, name: str, timeout: float, over_ssh: list[str]
     """Credentials, then one read-only call (its volumes), in a thread given ``timeout``
     seconds (a daemon thread: a provider still retrying does not keep flow from exiting)."""
     from flowlib.providers import get_registry
-    from flowlib.providers.base import Feature
+    from flowlib.providers.base import Feature, Volumes
 
     settings = config.provider_settings(name)
     has_key = "api_key" in settings
@@ -102,8 +102,10 @@ def _provider_checks(config: Any, name: str, timeout: float, over_ssh: list[str]
             provider = get_registry().create(name, config)
             if provider.capabilities.supports(Feature.SSH):
                 over_ssh.append(name)
-            lister = getattr(provider, "list_volumes", None)
-            outcome["answered"] = lister is not None and (lister() or True)
+            if isinstance(provider, Volumes):
+                outcome["answered"] = provider.list_volumes() or True
+            else:
+                outcome["answered"] = False
         except FlowError as exc:
             outcome["error"] = exc
         except Exception as exc:  # doctor reports whatever a provider raises, never crashes

@@ -10,10 +10,13 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowlib.config import project_config_path, user_config_path, write_config
 from flowlib.errors import ConfigError, ValidationError
+
+if TYPE_CHECKING:
+    from flowlib.providers.base import ProviderSpec
 
 __all__ = ["EXAMPLE_TASK", "cmd_init"]
 
@@ -38,17 +41,17 @@ def cmd_init(args: argparse.Namespace) -> int:
         _ask("provider", settings.get("provider") or "local") if interactive else None
     )
     provider = provider or settings.get("provider") or "local"
-    _check_provider(provider)
+    remote = not _check_provider(provider).runs_here  # one to rent: an account, a region
     settings["provider"] = provider
     for key in ("project", "region"):
         value = getattr(args, key)
-        if value is None and interactive and provider != "local":
+        if value is None and interactive and remote:
             value = _ask(key, settings.get(key) or "") or None
         if value is not None:
             settings[key] = value
 
     key_note, key_state = "", None
-    api_key = _api_key(args, provider, interactive)
+    api_key = _api_key(args, provider, interactive and remote)
     if api_key:
         section = dict(settings.get("providers", {}).get(provider) or {})
         section["api_key"] = api_key
@@ -84,7 +87,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if wrote_example:
         print(f"wrote {example.absolute()} (an example task)")
     print(f"next: {run_next}")
-    if provider != "local":
+    if remote:
         print("      flow catalog          # what you can rent, cheapest first")
     print("      flow doctor           # check the setup")
     return 0
@@ -113,18 +116,20 @@ def _existing(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check_provider(name: str) -> None:
+def _check_provider(name: str) -> ProviderSpec:
     from flowlib.providers import get_registry
 
-    known = get_registry().names()
+    specs = get_registry().specs()
+    known = sorted(specs)
     if name not in known:
         close = difflib.get_close_matches(name, known, n=1)
         tips = [f"did you mean '{close[0]}'?"] if close else []
         tips.append(f"installed providers: {', '.join(known) or 'none'}")
         raise ValidationError(f"unknown provider '{name}'", suggestions=tips)
+    return specs[name]
 
 
-def _api_key(args: argparse.Namespace, provider: str, interactive: bool) -> str | None:
+def _api_key(args: argparse.Namespace, provider: str, ask: bool) -> str | None:
     if args.api_key_env:
         value = os.environ.get(args.api_key_env, "").strip()
         if not value:
@@ -136,7 +141,7 @@ def _api_key(args: argparse.Namespace, provider: str, interactive: bool) -> str 
                 ],
             )
         return value
-    if interactive and provider != "local":
+    if ask:
         value = getpass.getpass(f"API key for {provider} (hidden; Enter to skip): ").strip()
         return value or None
     return None

@@ -38,7 +38,7 @@ def cmd_instance(args: argparse.Namespace) -> int:
         if action == "list" and name is None:
             views = boxes.list_all()
         elif action in ("list", "show"):
-            views = [boxes.describe(name)]
+            views = [boxes.describe(str(name))]  # show: NAME is required
         else:
             views = [getattr(boxes, action)(name)]
     if args.json:

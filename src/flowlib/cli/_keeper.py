@@ -11,7 +11,7 @@ __all__ = ["cmd_keeper"]
 
 def cmd_keeper(args: argparse.Namespace) -> int:
     from flowlib.config import load_config
-    from flowlib.keeper import read_state
+    from flowlib.core.keeper_process import read_state
 
     config = load_config({"home": args.home})
     state = read_state(config.home)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
+from flowlib.providers.base import MASK  # one mask for every secret shown
+
 if TYPE_CHECKING:
     from flowlib.errors import FlowError
     from flowlib.models import Task, TaskConfig
@@ -28,8 +30,6 @@ __all__ = [
     "task_view",
     "timestamp",
 ]
-
-MASK = "***"
 
 
 def table(

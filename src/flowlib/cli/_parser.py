@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from flowlib._version import __version__
 from flowlib.cli._usage import Parser, UsageError, closest, unknown_words_error
 
 __all__ = ["build_parser", "parse_args"]
@@ -23,12 +24,14 @@ examples:
   flow run --wait -i a100 python train.py flow's own options go before the command
   flow status                             recent tasks
   flow logs TASK -f                       stream a task's output
+  flow artifacts TASK                     what it left (log, metrics, outputs), where, how big
   flow cancel TASK                        stop it
   flow wait TASK                          wait for it to end, exit with its exit code
   flow ssh TASK -- nvidia-smi             run a command on the task's machine
   flow tunnel TASK 8888                   reach its port 8888 (Jupyter) from here
   flow run --on my-a6000 python train.py  run on a persistent instance (hibernates when idle)
   flow doctor                             check the config, credentials and providers
+  flow ui                                 a web dashboard of your tasks (flowlib[ui])
 
 TASK is a task id, a unique id prefix or a task name.
 Exit codes: see docs/cli.md (2 usage/validation, 3 config, 5 not found, ...; with --wait or
@@ -62,6 +65,15 @@ examples:
   flow wait train && echo "train finished"
   flow wait train --timeout 3600 --json"""
 
+_GOVERNOR_EPILOG = """\
+The local resource governor starts a task only when this machine can take it; with
+`flow run --governor pause` (or `governor: pause` in the providers.local config) it also pauses a
+running task while its GPU runs hot or RAM runs short. See docs/observability.md.
+
+examples:
+  flow governor
+  flow governor --json"""
+
 _DOCTOR_EPILOG = """\
 One line per check, ok / warn / fail, with a hint for each that is not ok; exit 0 unless a
 check fails (then 1). Secrets are never printed, only whether they are set.
@@ -79,8 +91,6 @@ examples:
 
 
 def _version() -> str:
-    from flowlib import __version__
-
     return f"flow (flowlib) {__version__}"
 
 
@@ -145,6 +155,21 @@ examples:
   flow tunnel train 6006:6006             TensorBoard at http://127.0.0.1:6006"""
 
 
+def _add_market_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--spot`` / ``--on-demand``: only spot (preemptible) or only on-demand offers."""
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--spot",
+        action="store_const",
+        const=True,
+        dest="spot",
+        help="only spot offers (can be preempted)",
+    )
+    kind.add_argument(
+        "--on-demand", action="store_const", const=False, dest="spot", help="only on-demand offers"
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     hw = p.add_argument_group("hardware and limits")
     hw.add_argument(
@@ -160,6 +185,25 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="instead of -i: any GPU with at least GB of memory",
     )
     hw.add_argument(
+        "--gpus",
+        metavar="N",
+        type=_non_negative_int,
+        help="N GPUs per instance; of any model unless -i names one (the cheapest that fits); "
+        "0: no GPU (drops a task file's or sbatch script's GPU request)",
+    )
+    hw.add_argument(
+        "--min-vcpus", metavar="N", type=_positive_int, help="at least N vCPUs per instance"
+    )
+    hw.add_argument(
+        "--min-ram",
+        metavar="GB",
+        type=_positive_int,
+        help="at least GB of host memory per instance",
+    )
+    hw.add_argument("--nodes", metavar="N", type=_positive_int, help="run on N instances")
+    hw.add_argument("--region", help="only offers in this region")
+    _add_market_options(hw)
+    hw.add_argument(
         "--max-price",
         metavar="USD",
         type=float,
@@ -172,7 +216,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="stop the workload after HOURS (exit 124); at most 168",
     )
     hw.add_argument(
-        "--provider", metavar="NAME", help="where to run (default: from config, else local)"
+        "--provider",
+        metavar="NAME",
+        help="where to run (default: from config, else local); auto: the cheapest offer "
+        "across the configured providers",
+    )
+    hw.add_argument(
+        "--governor",
+        choices=("start", "pause"),
+        help="local provider: `pause` also watches the task while it runs, pausing it while "
+        "its GPU runs hotter than max_gpu_temp_c or RAM runs short (docs/observability.md)",
     )
     hw.add_argument(
         "--on",
@@ -406,6 +459,25 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         help="stop once every task shown has ended",
     )
 
+    p = command(
+        "artifacts",
+        "flowlib.cli._artifacts:cmd_artifacts",
+        "list what a task left (log, metrics, checkpoints, outputs), also once its machine is gone",
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command(
+        "download",
+        "flowlib.cli._artifacts:cmd_download",
+        "fetch what a task left (all of it, or PATH: a name `flow artifacts` lists, or a folder)",
+    )
+    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument("path", metavar="PATH", nargs="?", help="one artifact or folder (default: all)")
+    p.add_argument(
+        "-o", "--output", metavar="DIR", help="where to put them (default: ./<task id>/)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = command("logs", "flowlib.cli._tasks:cmd_logs", "print a task's output")
     p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
     p.add_argument(
@@ -438,14 +510,37 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     p = command(
         "metrics",
         "flowlib.cli._metrics:cmd_metrics",
-        'the metrics a task logged ({"__flow__": {"loss": 0.5, "step": 1}} lines)',
+        'the metrics a task logged ({"__flow__": {"loss": 0.5, "step": 1}} lines); with '
+        "several tasks, the runs side by side",
     )
-    p.add_argument("task", metavar="TASK", help="a task id, id prefix or name")
+    p.add_argument(
+        "tasks", metavar="TASK", nargs="+", help="a task id, id prefix or name (2-10: compare)"
+    )
     p.add_argument(
         "-f", "--follow", action="store_true", help="print rows as they come until the task ends"
     )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="also draw a PNG chart (needs flowlib[plot])")
+    p.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write TensorBoard event files to DIR/TASK (needs flowlib[tensorboard])",
+    )
+
+    p = command(
+        "ui",
+        "flowlib.ui._command:cmd_ui",
+        "a local web dashboard of this machine's tasks (needs flowlib[ui])",
+    )
+    p.add_argument(
+        "--port", type=_non_negative_int, default=None, help="port (default 8765, or a free one)"
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 lets other machines in)",
+    )
+    p.add_argument("--no-open", action="store_true", help="do not open a browser")
 
     p = command(
         "resume",
@@ -527,17 +622,30 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     p.add_argument("--provider", metavar="NAME", help="only this provider's offers")
     p.add_argument("--region", help="only offers in this region")
-    kind = p.add_mutually_exclusive_group()
-    kind.add_argument(
-        "--spot",
-        action="store_const",
-        const=True,
-        dest="spot",
-        help="only spot offers (can be preempted)",
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch live offers from the providers (all configured, or --provider) and keep "
+        "them under FLOW_HOME for planning",
     )
-    kind.add_argument(
-        "--on-demand", action="store_const", const=False, dest="spot", help="only on-demand offers"
+    _add_market_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command(
+        "cost",
+        "flowlib.cli._cost:cmd_cost",
+        "what tasks cost: the price each was started at times its billed time",
     )
+    p.add_argument(
+        "--since", metavar="DATE", help="only tasks created on or after DATE (2026-01-31, or 7d)"
+    )
+    p.add_argument(
+        "--by",
+        choices=("provider", "name", "task"),
+        default="provider",
+        help="group totals by provider (default), task name, or one row per task",
+    )
+    p.add_argument("--provider", metavar="NAME", help="only tasks of this provider")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command(
@@ -594,6 +702,14 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         i.add_argument("--json", action="store_true", help="print JSON")
 
     p = command(
+        "governor",
+        "flowlib.cli._governor:cmd_governor",
+        "this machine's GPUs, free memory, temperature and the local tasks holding them",
+        epilog=_GOVERNOR_EPILOG,
+    )
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+
+    p = command(
         "doctor",
         "flowlib.cli._doctor:cmd_doctor",
         "check the setup: config, providers, credentials, reachability",
@@ -624,7 +740,7 @@ def _takes_no_arguments(target: str) -> bool:
     is_file = target.endswith((".yaml", ".yml", ".sbatch", ".slurm")) and " " not in target.strip()
     if is_file or any(ch.isspace() for ch in target.strip()):
         return True
-    from flowlib.cli._sbatch import looks_like_sbatch  # a script with an #SBATCH header
+    from flowlib.cli._targets import looks_like_sbatch  # a script with an #SBATCH header
 
     return looks_like_sbatch(target)
 

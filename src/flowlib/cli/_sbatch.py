@@ -16,38 +16,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib.cli._options import task_fields, with_governor
+from flowlib.cli._output import exit_status, print_json, task_view
+from flowlib.cli._submitted import follow, print_plan_notes, wait
+
 if TYPE_CHECKING:
     from flowlib.flow import Flow
     from flowlib.frontends.slurm import SbatchTranslation
     from flowlib.models import Task, TaskConfig
 
-__all__ = ["cmd_run_sbatch", "looks_like_sbatch"]
-
-_SUFFIXES = (".sbatch", ".slurm")
-
-
-def looks_like_sbatch(target: str) -> bool:
-    """``job.sbatch`` / ``job.slurm``, or an existing script whose header has ``#SBATCH`` lines."""
-    if any(ch.isspace() for ch in target.strip()):
-        return False
-    if target.endswith(_SUFFIXES):
-        return True
-    path = Path(target)
-    try:
-        if not path.is_file() or path.stat().st_size > 1_000_000:
-            return False
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            head = [fh.readline() for _ in range(200)]
-    except OSError:
-        return False
-    if not head[0].startswith("#!"):
-        return False
-    for line in head[1:]:
-        if line.startswith(("#SBATCH", "#SLURM")):
-            return True
-        if line.strip() and not line.lstrip().startswith("#"):
-            return False  # the first command: sbatch reads no directive after it
-    return False
+__all__ = ["cmd_run_sbatch"]
 
 
 def cmd_run_sbatch(args: argparse.Namespace) -> int:
@@ -61,12 +39,14 @@ def cmd_run_sbatch(args: argparse.Namespace) -> int:
             suggestions=["read them from --export variables instead: --env NAME=value"],
         )
     with Flow(provider=args.provider, home=args.home) as flow:
+        if getattr(args, "governor", None):
+            flow.config = with_governor(flow.config, args.governor)
         translation = _translate(flow, args)
         for warning in translation.report.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         configs = _with_options(translation, args)
         if args.dry_run:
-            return _dry_run(translation, configs, args)
+            return _dry_run(flow, translation, configs, args)
         ignored = translation.report.ignored
         if ignored and not args.json:
             print(
@@ -82,17 +62,15 @@ def cmd_run_sbatch(args: argparse.Namespace) -> int:
 
 def _after_submit(flow: Flow, task: Task, args: argparse.Namespace) -> int:
     """What ``flow run`` does after submitting one task (follow, wait, or say how to look)."""
-    from flowlib.cli import _run
-    from flowlib.cli._output import print_json, task_view
-
     if args.follow:
-        return _run._follow(flow, task, args)
+        return follow(flow, task, args)
     if args.wait:
-        return _run._wait(flow, task, args)
+        return wait(flow, task, args)
     if args.json:
         print_json(task_view(task))
         return 0
     print(f"submitted {task.task_id} ({task.name}) on {task.provider}: {task.status}")
+    print_plan_notes(flow, task)
     print(f"  flow logs {task.task_id} -f     # follow its output")
     return 0
 
@@ -113,7 +91,6 @@ def _translate(flow: Flow, args: argparse.Namespace) -> SbatchTranslation:
 
 def _with_options(translation: SbatchTranslation, args: argparse.Namespace) -> list[TaskConfig]:
     """The translated tasks with the command line's options over them."""
-    from flowlib.cli._run import task_fields
     from flowlib.describe import to_task_config
 
     fields = task_fields(args)
@@ -132,12 +109,16 @@ def _with_options(translation: SbatchTranslation, args: argparse.Namespace) -> l
 
 
 def _dry_run(
-    translation: SbatchTranslation, configs: list[TaskConfig], args: argparse.Namespace
+    flow: Flow, translation: SbatchTranslation, configs: list[TaskConfig], args: argparse.Namespace
 ) -> int:
     first = configs[0]
+    plan = flow.plan(first)  # where it would run, and at what price (fails as a run would)
     summary: dict[str, Any] = {
         "tasks": len(configs),
         "instance_type": first.instance_type,
+        "gpu_count": first.gpu_count,
+        "min_vcpus": first.min_vcpus,
+        "min_ram_gb": first.min_ram_gb,
         "num_instances": first.num_instances,
         "max_run_time_hours": first.max_run_time_hours,
         "array_throttle": translation.array_throttle,
@@ -145,8 +126,6 @@ def _dry_run(
         "outputs": dict(first.outputs),
     }
     if args.json:
-        from flowlib.cli._output import print_json
-
         rows = [
             {
                 "line": r.line,
@@ -157,7 +136,15 @@ def _dry_run(
             }
             for r in translation.report.rows
         ]
-        print_json({"dry_run": True, "source": args.target, **summary, "directives": rows})
+        print_json(
+            {
+                "dry_run": True,
+                "source": args.target,
+                **summary,
+                "plan": plan.to_dict(),
+                "directives": rows,
+            }
+        )
         return 0
     print(f"dry run: {args.target} as flowlib reads it; nothing was submitted\n")
     print(translation.report.table())
@@ -168,10 +155,15 @@ def _dry_run(
         limit = translation.array_throttle
         array = f" (array {indices}" + (f", at most {limit} at once)" if limit else ")")
     print(f"tasks: {len(configs)}{array}")
-    for key in ("instance_type", "num_instances", "max_run_time_hours"):
+    keys = ("instance_type", "gpu_count", "min_vcpus", "min_ram_gb", "num_instances")
+    for key in (*keys, "max_run_time_hours"):
         value = summary[key]
+        if value is None and key in ("gpu_count", "min_vcpus", "min_ram_gb"):
+            continue
         shown = "(none)" if value is None else (f"{value:g}" if isinstance(value, float) else value)
         print(f"  {key}: {shown}")
+    for line in plan.lines():
+        print(line)
     for target, source in summary["data"].items():  # --data / --volume / --output
         print(f"  data: {target} <- {source}")
     for target, url in summary["outputs"].items():
@@ -184,8 +176,6 @@ def _run_array(
 ) -> int:
     """Submit the array: one task per index, at most ``throttle`` running at once (a provider
     that runs arrays itself, like SLURM, gets ONE array job and enforces the throttle)."""
-    from flowlib.cli._output import exit_status, print_json, task_view
-
     indices = [int(c.env.get("SLURM_ARRAY_TASK_ID", i)) for i, c in enumerate(configs)]
     submitted = flow.run_array(
         configs,

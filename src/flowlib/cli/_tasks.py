@@ -4,57 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from flowlib.cli._output import (
-    ago,
-    duration,
-    print_error,
-    print_json,
-    shorten,
-    table,
-    task_view,
-    timestamp,
-)
+from flowlib.cli._output import exit_status, print_error, print_json, task_view
+from flowlib.cli._submitted import end_line, keeps_running
+from flowlib.cli._views import list_tasks, parse_statuses, task_details, task_table
+from flowlib.cli._watch import watch_status
 from flowlib.errors import FlowError, ValidationError
 from flowlib.flow import Flow
-from flowlib.models import Task, TaskStatus
+from flowlib.models import Task
 
-if TYPE_CHECKING:
-    from flowlib.metrics import Checkpoint
-
-__all__ = [
-    "cmd_cancel",
-    "cmd_logs",
-    "cmd_status",
-    "list_tasks",
-    "parse_statuses",
-    "task_details",
-    "task_table",
-]
-
-
-def parse_statuses(values: list[str] | None) -> list[TaskStatus] | None:
-    """``--status running,pending --status failed`` as statuses (None: no filter)."""
-    if not values:
-        return None
-    wanted: list[TaskStatus] = []
-    for word in (w.strip().lower() for v in values for w in v.split(",")):
-        try:
-            wanted.append(TaskStatus(word))
-        except ValueError:
-            valid = ", ".join(s.value for s in TaskStatus)
-            raise ValidationError(
-                f"unknown task status {word!r}", suggestions=[f"use one of: {valid}"]
-            ) from None
-    return wanted
+# parse_statuses is also flow ui's (ui/_views.py reads the same --status words from here).
+__all__ = ["cmd_cancel", "cmd_logs", "cmd_status", "parse_statuses"]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     if getattr(args, "watch", False):
-        from flowlib.cli._watch import watch_status
-
         return watch_status(args)
     with Flow(home=args.home) as flow:
         if args.task:
@@ -71,31 +35,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(task_table(tasks, args, instances))
     return 0
-
-
-def list_tasks(flow: Flow, args: argparse.Namespace) -> list[Task]:
-    """The tasks ``flow status`` lists for ``args`` (--status, --provider, --limit, --all)."""
-    limit = sys.maxsize if args.all else args.limit
-    return flow.list_tasks(status=parse_statuses(args.status), limit=limit, provider=args.provider)
-
-
-def task_table(tasks: list[Task], args: argparse.Namespace, instances: Sequence[str] = ()) -> str:
-    """``flow status``'s table of ``tasks`` (with the lines about persistent instances)."""
-    if not tasks:
-        if args.status or args.provider:
-            return "no tasks match"
-        return 'no tasks yet; try: flow run "echo hello" --wait'
-    rows = [
-        [t.task_id, t.name, t.status.value, t.provider, ago(t.created_at), _outcome(t)]
-        for t in tasks
-    ]
-    lines = [table(["ID", "NAME", "STATUS", "PROVIDER", "CREATED", "EXIT / MESSAGE"], rows)]
-    if not args.all and len(tasks) == args.limit:
-        lines.append(f"(the {args.limit} newest; --all or --limit N shows more)")
-    if instances:
-        lines.append("\npersistent instances (flow instance list):")
-        lines.extend(f"  {line}" for line in instances)
-    return "\n".join(lines)
 
 
 def _instances(flow: Flow, tasks: list[Task]) -> list[str]:
@@ -120,62 +59,6 @@ def _instances(flow: Flow, tasks: list[Task]) -> list[str]:
         queue = f"; queue: {', '.join(queued)}" if queued else "; queue empty"
         lines.append(f"{name}: {describe_state(view)}{queue}")
     return lines
-
-
-def _outcome(task: Task) -> str:
-    parts = [] if task.exit_code is None else [str(task.exit_code)]
-    if task.message:
-        parts.append(shorten(task.message, 60))
-    return " ".join(parts) or "-"
-
-
-def task_details(task: Task, checkpoints: Sequence[Checkpoint] = ()) -> str:
-    """``flow status TASK``: one task in detail, and what to run next (``checkpoints``: what
-    it announced, for the resume hint)."""
-    config = task.config
-    status = task.status.value
-    if task.exit_code is not None:
-        status += f", exit code {task.exit_code}"
-    lines = [("status", status)]
-    if task.message:
-        lines.append(("message", task.message))
-    lines.append(("provider", task.provider))
-    if task.instance_type:
-        lines.append(("instance type", task.instance_type))
-    if config is not None and config.instance_name:
-        lines.append(("instance", f"{config.instance_name} (flow instance show)"))
-    if config is not None:
-        lines.append(("workload", config.workload))
-        if config.env:
-            lines.append(("env", ", ".join(config.env) + " (values hidden)"))
-        if config.max_run_time_hours is not None:
-            lines.append(("time limit", f"{config.max_run_time_hours:g} h"))
-        lines.append(("code", str(config.code_dir) if config.upload_code else "not uploaded"))
-    lines.append(("created", timestamp(task.created_at)))
-    if task.started_at:
-        lines.append(("started", timestamp(task.started_at)))
-    if task.completed_at:
-        ran = ""
-        if task.started_at:
-            ran = f", ran {duration((task.completed_at - task.started_at).total_seconds())}"
-        lines.append(("ended", timestamp(task.completed_at) + ran))
-    if task.created_by:
-        lines.append(("created by", task.created_by))
-    width = max(len(k) for k, _ in lines) + 1
-    out = [f"{task.task_id} ({task.name})"]
-    out.extend(f"  {(key + ':').ljust(width)} {value}" for key, value in lines)
-    out.append("")
-    if task.is_terminal:
-        from flowlib.cli._resume import resume_hints, stopped_early
-
-        out.append(f"  flow logs {task.task_id}      # its output")
-        if stopped_early(task):
-            out.extend(f"  {hint}" for hint in resume_hints(task, checkpoints))
-    else:
-        out.append(f"  flow logs {task.task_id} -f   # follow its output")
-        out.append(f"  flow wait {task.task_id}      # wait for it to end")
-        out.append(f"  flow cancel {task.task_id}    # stop it")
-    return "\n".join(out)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -211,8 +94,6 @@ def _ref(task: Task) -> dict[str, object]:
 def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
     import json
 
-    from flowlib.cli._output import exit_status
-    from flowlib.cli._run import _end_line
     from flowlib.cli._waiting import follow_with_status
 
     lines = (
@@ -229,17 +110,13 @@ def _follow(flow: Flow, task: Task, args: argparse.Namespace) -> int:
                 print(line, flush=True)
         task = flow.wait(task.task_id)
     except KeyboardInterrupt:
-        print(
-            f"\nstopped following; task {task.task_id} ({task.name}) keeps running. "
-            f"Cancel it with: flow cancel {task.task_id}",
-            file=sys.stderr,
-        )
+        keeps_running(task, "following")
         return 130
     if args.json:
         end = {"type": "end", **_ref(task), "exit_code": task.exit_code, "message": task.message}
         print(json.dumps(end), flush=True)
     else:
-        print(_end_line(task), file=sys.stderr)
+        print(end_line(task), file=sys.stderr)
     return exit_status(task)
 
 
@@ -247,7 +124,7 @@ def _array_ref(flow: Flow, ref: str) -> str:
     """``--array`` takes flowlib's array id (any task of the array) or, before that, SLURM's
     array job id (the number ``squeue`` shows), which could also be a task id prefix."""
     if ref.isdigit():
-        for record in flow.store.list(provider="slurm", limit=10_000):
+        for record in flow.store.list(limit=10_000):  # array job ids are SLURM's
             if str(record.provider_data.get("job_id", "")).startswith(f"{ref}_"):
                 return record.task_id
     return ref

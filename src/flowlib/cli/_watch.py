@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from flowlib.cli._output import exit_status, print_json, task_view
-from flowlib.cli._tasks import list_tasks, task_details, task_table
+from flowlib.cli._submitted import ended, keeps_running
+from flowlib.cli._views import list_tasks, task_details, task_table
 from flowlib.errors import ValidationError
 from flowlib.flow import Flow
 from flowlib.models import Task
@@ -22,8 +22,6 @@ _REDRAW = "\x1b[H\x1b[2J"
 
 def cmd_wait(args: argparse.Namespace) -> int:
     """Wait for the task; exit with its exit status (``exit_status``), 8 on ``--timeout``."""
-    from flowlib.cli._run import _end_line
-
     with Flow(home=args.home) as flow:
         task = flow.get_task(args.task)
         if not task.is_terminal and not args.json:
@@ -31,17 +29,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
         try:
             task = flow.wait(task.task_id, timeout=args.timeout)
         except KeyboardInterrupt:
-            print(
-                f"\nstopped waiting; task {task.task_id} ({task.name}) keeps running. "
-                f"Cancel it with: flow cancel {task.task_id}",
-                file=sys.stderr,
-            )
+            keeps_running(task, "waiting")
             return 130
-    if args.json:
-        print_json(task_view(task))
-    else:
-        print(_end_line(task))
-    return exit_status(task)
+        return ended(flow, task, args)
 
 
 def watch_status(

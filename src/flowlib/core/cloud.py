@@ -1,9 +1,8 @@
-"""What the cloud providers (fcp, hyperstack) share: the settings that choose how instances are
-reached, the host factory they choose, creating a named resource exactly once, and keeping a
-task's results when its machine is released.
+"""What the cloud providers (fcp, hyperstack) share: checking their settings' keys, creating a
+named resource exactly once, and keeping a task's results when its machine is released.
 
-``remote_host: ssh`` reaches real instances over OpenSSH; ``remote_host: sandbox`` reaches an
-emulated cloud's instances, one directory per instance id under ``sandbox_dir``.
+How instances are reached (``remote_host``) is the registry's: :func:`flowlib.providers.
+check_remote_host` and :func:`flowlib.providers.host_factory`.
 """
 
 from __future__ import annotations
@@ -12,30 +11,55 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.core._results_location import FILES, LOG, location_of
 from flowlib.errors import ConfigError, FlowError
 
 if TYPE_CHECKING:
-    from flowlib.core.hosts import HostFactory, RemoteHost
+    from flowlib.core.hosts import RemoteHost
+    from flowlib.core.store import TaskRecord
 
 __all__ = [
-    "REMOTE_HOSTS",
+    "FORMER_REMOTE_HOSTS",
     "RESULTS_DIR",
+    "RETIRED_KEYS",
     "KeptResults",
-    "check_remote_host",
     "create_once",
-    "host_factory",
+    "retired_keys",
     "unknown_keys",
 ]
 
-REMOTE_HOSTS = ("ssh", "sandbox")
+_EMULATOR_HOSTS = (
+    "remote_host: flowlib.testing.emulators:sandbox with remote_host_options: "
+    "{{dir: <the instances directory>}}; `python -m flowlib.testing.emulators {provider} "
+    "--flow-config PATH` writes both"
+)
+# Provider keys that are gone, with what replaced them ({provider}: the section's provider): a
+# config written before still has them.
+RETIRED_KEYS = {
+    "sandbox_dir": "the emulators' sandbox hosts come from their plugin now: " + _EMULATOR_HOSTS,
+}
+# remote_host values that were built in and are a plugin's now, with how to name that plugin.
+FORMER_REMOTE_HOSTS = {"sandbox": "the emulators' sandbox hosts: " + _EMULATOR_HOSTS}
 RESULTS_DIR = ".flow-remote"  # under the working directory: what remote Python calls leave
 T = TypeVar("T")
 
 
+def retired_keys(provider: str, given: Collection[str]) -> None:
+    """Raise a ConfigError for a key of ``given`` that is no longer a setting, saying what
+    replaced it (:data:`RETIRED_KEYS`)."""
+    retired = sorted(set(given) & set(RETIRED_KEYS))
+    if retired:
+        raise ConfigError(
+            f"providers.{provider}.{retired[0]} is no longer a setting",
+            suggestions=[RETIRED_KEYS[key].format(provider=provider) for key in retired],
+            provider=provider,
+        )
+
+
 def unknown_keys(provider: str, given: Collection[str], known: Collection[str]) -> None:
     """Raise a ConfigError naming the keys of ``given`` not in ``known`` (with a close match
-    for each, when there is one)."""
+    for each, when there is one); a retired key is named with what replaced it."""
+    retired_keys(provider, given)
     unknown = sorted(set(given) - set(known))
     if not unknown:
         return
@@ -52,38 +76,6 @@ def unknown_keys(provider: str, given: Collection[str], known: Collection[str]) 
         suggestions=tips or [f"valid keys: {', '.join(valid)}"],
         provider=provider,
     )
-
-
-def check_remote_host(provider: str, remote_host: str, sandbox_dir: Path | None) -> None:
-    """``remote_host`` is ssh or sandbox, and sandbox comes with its ``sandbox_dir``."""
-    if remote_host not in REMOTE_HOSTS:
-        raise ConfigError(
-            f"providers.{provider}.remote_host must be 'ssh' or 'sandbox', got {remote_host!r}",
-            suggestions=["ssh reaches real instances; sandbox is for the emulator"],
-            provider=provider,
-        )
-    if remote_host == "sandbox" and sandbox_dir is None:
-        raise ConfigError(
-            f"providers.{provider}.remote_host=sandbox needs providers.{provider}.sandbox_dir",
-            suggestions=["set sandbox_dir to the emulator's instances directory (it prints it)"],
-            provider=provider,
-        )
-
-
-def host_factory(
-    remote_host: str, sandbox_dir: Path | None, home: Path, *, clock: Clock = SYSTEM_CLOCK
-) -> HostFactory:
-    """The host factory the settings ask for: OpenSSH, or the emulator's sandboxes (one root
-    per instance id under ``sandbox_dir``)."""
-    if remote_host == "sandbox":
-        from flowlib.core.hosts import sandbox_factory
-
-        base = Path(sandbox_dir) if sandbox_dir is not None else None
-        assert base is not None  # checked with the settings
-        return sandbox_factory(lambda a: base / a.instance_id)
-    from flowlib.core.ssh import ssh_factory
-
-    return ssh_factory(home, clock=clock)
 
 
 def create_once(
@@ -209,3 +201,29 @@ class KeptResults:
             return (self.root / task_id / relative).read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+
+    def adopt(self, record: TaskRecord, node: str = "0") -> tuple[int, bool] | None:
+        """The machine is gone: keep what the task uploaded to its results location (exit
+        code, log, remote-call results), so the kept copy answers as if the machine had been
+        read before it went. Returns the exit code and whether a stop had reached it, or None
+        when the task has no results location or its exit code never got there. ``node``
+        names the kept exit code (FCP: the instance's FID). Raises
+        FlowError when the location cannot be read."""
+        from flowlib.core.files import write_private
+
+        location = location_of(record)
+        found = location.exit() if location is not None else None
+        if location is None or found is None:
+            return None
+        task_id = record.task_id
+        log = location.read(LOG)
+        if log is not None:
+            write_private(self.log_path(task_id), log)
+        for name in location.files():
+            if name.startswith(FILES + "/"):
+                data = location.read(name)
+                target = self.root / task_id / RESULTS_DIR / name[len(FILES) + 1 :]
+                if data is not None and ".." not in Path(name).parts:
+                    write_private(target, data)
+        self.keep_exit(task_id, node, *found)
+        return found

@@ -6,10 +6,11 @@ reads files, streams output, copies files in, opens an interactive shell and for
 
 Two implementations:
 
-- :class:`SandboxHost` stands for an emulated instance: its "disk" is a local directory (the
-  emulator's per-instance sandbox, ``FLOW_ROOT``), and commands run locally under bash with
-  ``FLOW_ROOT`` set, so the very same command lines work on a real VM (where ``FLOW_ROOT`` is
-  empty) and in tests.
+- :class:`SandboxHost` stands for a machine whose "disk" is a local directory (``FLOW_ROOT``):
+  commands run locally under bash with ``FLOW_ROOT`` set, so the very same command lines work
+  on a real VM (where ``FLOW_ROOT`` is empty), in the local provider and in an emulated cloud's
+  instance (the emulators' plugin offers it as the remote-host kind ``sandbox``:
+  ``flowlib.testing.emulators``).
 - The production OpenSSH host (``flowlib.core.ssh``), tested against a real sshd on loopback.
 
 Paths given to a host are the instance's absolute paths (``/var/log/flow/task.log``); a sandbox
@@ -24,18 +25,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from flowlib.core.files import write_private
 from flowlib.core.seams import CommandResult
+from flowlib.errors import ProviderError, TimeoutError, ValidationError
+from flowlib.telemetry import command_span, record_exit
+
+if TYPE_CHECKING:
+    from flowlib.models import PortForward  # a Task handle's tunnel: it lives with Task
 
 __all__ = [
+    "Booting",
     "HostAddress",
     "HostFactory",
-    "PortForward",
     "RemoteHost",
     "SandboxHost",
-    "sandbox_factory",
+    "reach",
 ]
 
 
@@ -56,21 +62,15 @@ class HostAddress:
         return f"{self.user}@{self.host}{port}"
 
 
-class PortForward(Protocol):
-    """A forwarded port, open until :meth:`close` (also a context manager)."""
+@runtime_checkable
+class Booting(Protocol):
+    """A host that may still be booting: its first command waits for it (OpenSSH, up to its
+    ``boot_timeout``). A caller in a hurry waits less by asking first."""
 
-    local_port: int
-    remote_port: int
-
-    def close(self) -> None: ...
-
-    def is_open(self) -> bool:
-        """False once closed, or once the forward died (the connection dropped)."""
+    def wait_until_reachable(self, timeout: float | None = None) -> None:
+        """Return once a login works; :class:`~flowlib.errors.ProviderError` after ``timeout``
+        seconds (None: the host's own boot timeout)."""
         ...
-
-    def __enter__(self) -> PortForward: ...
-
-    def __exit__(self, *exc: object) -> None: ...
 
 
 class RemoteHost(Protocol):
@@ -110,6 +110,17 @@ class RemoteHost(Protocol):
 
 HostFactory = Callable[[HostAddress], RemoteHost]
 
+
+def reach(host: RemoteHost, timeout: float = 0) -> RemoteHost:
+    """``host``, reached within ``timeout`` seconds (0: one try) when it is one that may still
+    be booting: for a command to a machine that may be going away, which must not wait out a
+    boot (the caller may be a cancel, the machine billing meanwhile).
+    :class:`~flowlib.errors.ProviderError` when it does not answer."""
+    if isinstance(host, Booting):
+        host.wait_until_reachable(timeout=timeout)
+    return host
+
+
 # Variables a sandboxed command inherits from this process; the rest is what the command sets.
 _PASS_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "TERM")
 
@@ -140,8 +151,6 @@ class SandboxHost:
     def run(
         self, command: str, *, timeout: float | None = None, input: bytes | None = None
     ) -> CommandResult:
-        from flowlib.telemetry import command_span, record_exit
-
         self._require_root()
         with command_span(command, kind="remote", **{"server.address": self.address.host}) as s:
             try:
@@ -155,8 +164,6 @@ class SandboxHost:
                     check=False,
                 )
             except subprocess.TimeoutExpired:
-                from flowlib.errors import TimeoutError
-
                 raise TimeoutError(
                     f"a command on {self.address.instance_id or self.address.host} ran longer "
                     f"than {timeout:g} s",
@@ -213,8 +220,6 @@ class SandboxHost:
     def forward(self, remote_port: int, local_port: int = 0) -> PortForward:
         # An emulated instance's ports are this machine's ports: nothing to forward.
         if local_port not in (0, remote_port):
-            from flowlib.errors import ValidationError
-
             raise ValidationError(
                 f"an emulated instance's port {remote_port} is already 127.0.0.1:{remote_port}; "
                 f"it cannot be moved to {local_port}",
@@ -224,8 +229,6 @@ class SandboxHost:
 
     def _require_root(self) -> None:
         if not self.root.is_dir():
-            from flowlib.errors import ProviderError
-
             raise ProviderError(
                 f"instance {self.address.instance_id or self.address.host} is not reachable "
                 f"(no sandbox at {self.root})",
@@ -253,12 +256,3 @@ class _SamePort:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def sandbox_factory(roots: Callable[[HostAddress], Path]) -> HostFactory:
-    """A :data:`HostFactory` for emulated clouds: ``roots`` maps an address to its sandbox."""
-
-    def factory(address: HostAddress) -> RemoteHost:
-        return SandboxHost(address, roots(address))
-
-    return factory

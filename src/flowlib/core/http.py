@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flowlib._version import __version__
 from flowlib.errors import (
     APIError,
     AuthenticationError,
@@ -32,6 +33,7 @@ from flowlib.errors import (
     TimeoutError,
     ValidationAPIError,
 )
+from flowlib.telemetry import traced_transport
 
 if TYPE_CHECKING:
     import httpx
@@ -75,9 +77,6 @@ def build_client(
     :mod:`flowlib.telemetry`), a no-op unless an SDK is configured."""
     import httpx
 
-    from flowlib import __version__
-    from flowlib.telemetry import traced_transport
-
     transport = traced_transport(transport or httpx.HTTPTransport())
 
     return httpx.Client(
@@ -114,7 +113,7 @@ class ApiClient:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
-        json: Any = None,
+        json: object = None,
         idempotency_key: str | None = None,
     ) -> httpx.Response:
         """Send a request; return the 2xx response or raise a FlowError (see module doc)."""
@@ -253,7 +252,7 @@ def _detail(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
-def _validation_errors(response: httpx.Response) -> list[dict[str, Any]]:
+def _validation_errors(response: httpx.Response) -> list[dict[str, object]]:
     try:
         data = response.json()
     except ValueError:

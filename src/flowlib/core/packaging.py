@@ -15,6 +15,11 @@ What goes in
       ignore file brings one back (``!.env.example``), except ``.git``, which never goes in.
     - A directory holding ``pyvenv.cfg`` is a virtualenv whatever its name (``env/``,
       ``.venv-3.11/``) and stays out, unless an ignore file re-includes it by name (``!env/``).
+      So does a directory tagged as a cache (a ``CACHEDIR.TAG`` with the standard signature,
+      as ``tar --exclude-caches`` reads it: pytest's cache, an emulator's work directory).
+    - The directories in ``exclude`` stay out wherever they lie inside the root, whatever they
+      are called: the providers pass flowlib's home (``FLOW_HOME``), whose tasks' own code
+      archives would otherwise nest inside every later upload.
     - Rules follow git: the last matching pattern decides, and nothing under an excluded
       directory can be re-included. Excluded directories are not descended into, so a
       ``node_modules`` of 100,000 files costs one directory listing.
@@ -32,10 +37,19 @@ Determinism
     and the gzip header carries no time and a fixed OS byte. (The compressed bytes also depend
     on the zlib build; the same machine always agrees with itself.)
 
+Hard links
+    Paths that are one file (hard links to the same inode) are stored once: the first in
+    archive order as a file, the others as hard links to it (``tar`` does the same).
+
 Limits
     Walking stops as soon as more than ``max_files`` files or ``max_total_bytes`` bytes are seen
-    (a home or data directory), before anything is read. Compression stops as soon as the
-    archive passes ``max_bytes``, and the error names the largest files.
+    (a home or data directory), before anything is read. Then the real size is checked, before
+    anything is read: what the upload unpacks to on the machine (each file's apparent size,
+    hard links once) may not pass ``max_unpacked_bytes``. A sparse file counts at its full
+    length (a 2 GiB sparse file packs to a few megabytes but is written out in full); the error
+    says how little of it is on disk. Compression stops as soon as the archive passes
+    ``max_bytes``. Either error lists the largest files, and suggests ``.flowignore`` lines for
+    only as many of them as it takes to get under the limit.
 
 Speed
     Within about 1.5x of ``tar czf`` on a 10,000-file tree (``benchmarks/bench_packaging.py``):
@@ -57,8 +71,8 @@ import tarfile
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -71,14 +85,19 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_FILES",
     "DEFAULT_MAX_TOTAL_BYTES",
+    "DEFAULT_MAX_UNPACKED_BYTES",
     "CodeArchive",
     "extract_archive",
     "package_directory",
     "select_files",
+    "tag_as_cache",
 ]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 """Largest compressed archive accepted (the FCP reference's limit)."""
+
+DEFAULT_MAX_UNPACKED_BYTES = 100 * 1024 * 1024
+"""Largest real size accepted: what the upload unpacks to (apparent sizes, hard links once)."""
 
 DEFAULT_MAX_FILES = 100_000
 """More files than this and the directory is taken for a home or data directory."""
@@ -137,7 +156,9 @@ class CodeArchive:
 
     ``data`` is the tar.gz and ``sha256`` its hex digest (the startup script checks it).
     ``file_count`` counts regular files and symlinks (not directories); ``total_bytes`` is the
-    uncompressed size of the regular files. ``root`` is the absolute directory packaged.
+    uncompressed size of the regular files (apparent sizes, hard links once: what the upload
+    unpacks to); ``allocated_bytes`` what they take on this disk (less for sparse files).
+    ``root`` is the absolute directory packaged.
     """
 
     data: bytes
@@ -145,6 +166,7 @@ class CodeArchive:
     file_count: int
     total_bytes: int
     root: Path
+    allocated_bytes: int = 0
 
 
 def select_files(
@@ -152,6 +174,7 @@ def select_files(
     *,
     max_files: int = DEFAULT_MAX_FILES,
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    exclude: Iterable[Path] = (),
 ) -> list[Path]:
     """The files and in-tree symlinks :func:`package_directory` would upload, as paths relative
     to ``root``, sorted (``sorted()`` order of :class:`~pathlib.Path`). Nothing is read.
@@ -160,7 +183,9 @@ def select_files(
     or ignore file cannot be read, or the tree passes ``max_files`` files or ``max_total_bytes``
     bytes (checked while walking: the walk stops there).
     """
-    tree = _walk(_absolute(root), max_files=max_files, max_total_bytes=max_total_bytes)
+    tree = _walk(
+        _absolute(root), max_files=max_files, max_total_bytes=max_total_bytes, exclude=exclude
+    )
     return [Path(e[1]) for e in tree.entries if e[2] != _DIR]
 
 
@@ -170,21 +195,28 @@ def package_directory(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_files: int = DEFAULT_MAX_FILES,
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+    exclude: Iterable[Path] = (),
 ) -> CodeArchive:
     """Package ``root`` as a deterministic tar.gz (see the module documentation for the rules).
 
     Members are named relative to ``root`` (``src/model.py``, no leading ``./``); empty
-    directories that are not ignored are kept.
+    directories that are not ignored are kept; directories in ``exclude`` (flowlib's home)
+    are left out when they lie inside ``root``.
 
     Raises :class:`~flowlib.errors.PackagingError` (with suggestions) when ``root`` does not
     exist or is not a directory; when the walk passes ``max_files`` files or ``max_total_bytes``
-    bytes (a home or data directory: nothing is read); when a file or directory cannot be read,
-    or a file shrinks while it is read; when the compressed archive passes ``max_bytes`` (the
-    error lists the five largest files).
+    bytes (a home or data directory: nothing is read); when the files' real size passes
+    ``max_unpacked_bytes`` (nothing is read); when a file or directory cannot be read, or a
+    file shrinks while it is read; when the compressed archive passes ``max_bytes``. The size
+    errors list the five largest files.
     """
     root = _absolute(root)
-    tree = _walk(root, max_files=max_files, max_total_bytes=max_total_bytes)
+    tree = _walk(root, max_files=max_files, max_total_bytes=max_total_bytes, exclude=exclude)
+    if tree.total > max_unpacked_bytes:
+        raise _too_big(root, tree, tree.total, max_unpacked_bytes, stopped=False, packed=False)
     sink = _GzipSink()
+    first_link: dict[tuple[int, int], str] = {}  # an inode -> the path that holds its data
     total = 0
     stopped = False
     # Members are gathered here and handed to the compressor in blocks: one list append per
@@ -194,7 +226,13 @@ def package_directory(
     pending = 0
     try:
         for _key, rel, kind, path, size, mode, link in tree.entries:
-            if kind == _FILE:
+            inode = tree.inodes.get(rel) if kind == _FILE else None
+            if inode is not None and inode in first_link:
+                add(_header(rel, b"1", 0o755 if mode & 0o111 else 0o644, 0, first_link[inode]))
+                pending += 512
+            elif kind == _FILE:
+                if inode is not None:
+                    first_link[inode] = rel
                 add(_header(rel, b"0", 0o755 if mode & 0o111 else 0o644, size))
                 if size <= _STREAM_CHUNK:
                     add(_read_file(root, rel, path, size))
@@ -226,8 +264,24 @@ def package_directory(
     finally:
         sink.abort()
     if len(data) > max_bytes:
-        raise _too_big(root, tree, len(data), max_bytes, stopped=stopped)
-    return CodeArchive(data, hashlib.sha256(data).hexdigest(), tree.files, total, root)
+        # Stopped early, the archive's size so far over the bytes read so far estimates it.
+        estimate = len(data) * tree.total // max(total, 1) if stopped else len(data)
+        raise _too_big(root, tree, len(data), max_bytes, stopped=stopped, estimate=estimate)
+    return CodeArchive(
+        data, hashlib.sha256(data).hexdigest(), tree.files, total, root, tree.allocated
+    )
+
+
+def tag_as_cache(directory: Path) -> None:
+    """Mark ``directory`` as scratch that is never uploaded (nor backed up by tools that read
+    the tag): a ``CACHEDIR.TAG`` as https://bford.info/cachedir/ describes it."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    tag = Path(directory) / "CACHEDIR.TAG"
+    if not _is_cache(str(tag)):
+        tag.write_bytes(
+            _CACHEDIR_SIGNATURE + b"\n# This directory is scratch made by flowlib; it is never "
+            b"uploaded with the code.\n# See https://bford.info/cachedir/\n"
+        )
 
 
 def extract_archive(data: bytes, dest: Path) -> None:
@@ -269,8 +323,11 @@ def extract_archive(data: bytes, dest: Path) -> None:
 class _Tree:
     entries: list[_Entry]  # sorted: a directory before its contents
     files: int  # regular files and symlinks
-    total: int  # bytes of the regular files
+    total: int  # apparent bytes of the regular files, hard links once
     ignore_file: str  # ".flowignore", ".gitignore" or "" (defaults only)
+    allocated: int = 0  # bytes the regular files take on disk, hard links once
+    inodes: dict[str, tuple[int, int]] = field(default_factory=dict)  # files with hard links
+    on_disk: dict[str, int] = field(default_factory=dict)  # sparse files: their allocated bytes
 
 
 def _absolute(root: Path | str) -> Path:
@@ -316,7 +373,33 @@ def _verdict(rules: Sequence[RuleSet], rel: str, name: str, is_dir: bool) -> boo
     return None
 
 
-def _walk(root: Path, *, max_files: int, max_total_bytes: int) -> _Tree:
+def _excluded_dirs(root: str, real_root: str, exclude: Iterable[Path]) -> set[str]:
+    """The directories of ``exclude`` that lie inside the root, relative to it (as written and
+    as resolved: a home reached through a symlink is left out either way)."""
+    inside: set[str] = set()
+    for path in exclude:
+        for base, there in ((root, os.path.abspath(path)), (real_root, os.path.realpath(path))):
+            rel = os.path.relpath(there, base)
+            if rel != "." and rel != ".." and not rel.startswith("../"):
+                inside.add(rel.replace(os.sep, "/"))
+    return inside
+
+
+_CACHEDIR_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+
+
+def _is_cache(path: str) -> bool:
+    """A directory tagged as a cache (https://bford.info/cachedir/): tar's --exclude-caches."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_CACHEDIR_SIGNATURE)) == _CACHEDIR_SIGNATURE
+    except OSError:
+        return False
+
+
+def _walk(
+    root: Path, *, max_files: int, max_total_bytes: int, exclude: Iterable[Path] = ()
+) -> _Tree:
     root_str = str(root)
     try:
         root_stat = os.stat(root_str)
@@ -336,10 +419,14 @@ def _walk(root: Path, *, max_files: int, max_total_bytes: int) -> _Tree:
             suggestions=["set code_dir to your project directory, or pass upload_code=False"],
         )
     real_root = os.path.realpath(root_str)
+    left_out = _excluded_dirs(root_str, real_root, exclude)
     root_rules, ignore_file = _root_rules(root_str)
     nested = ignore_file != ".flowignore"  # a .flowignore replaces every .gitignore
     entries: list[_Entry] = []
-    files = total = 0
+    files = total = allocated = 0
+    inodes: dict[str, tuple[int, int]] = {}
+    seen_inodes: set[tuple[int, int]] = set()
+    on_disk: dict[str, int] = {}
     # (directory relative to root, rule sets in force deepest first, re-included by a pattern)
     stack: list[tuple[str, tuple[RuleSet, ...], bool]] = [("", (root_rules,), False)]
     while stack:
@@ -350,8 +437,11 @@ def _walk(root: Path, *, max_files: int, max_total_bytes: int) -> _Tree:
         except OSError as exc:
             raise _unreadable(root, rel_dir + "/", exc) from None
         if rel_dir:
-            if not reincluded and any(item.name == "pyvenv.cfg" for item in items):
-                continue  # a virtualenv, whatever its name
+            if not reincluded and any(
+                item.name == "pyvenv.cfg" or (item.name == "CACHEDIR.TAG" and _is_cache(item.path))
+                for item in items
+            ):
+                continue  # a virtualenv or a cache, whatever its name
             entries.append((rel_dir.replace("/", "\0"), rel_dir, _DIR, "", 0, 0, ""))
             if nested and any(item.name == ".gitignore" for item in items):
                 lines = _read_ignore_file(f"{root_str}/{rel_dir}/.gitignore")
@@ -366,6 +456,8 @@ def _walk(root: Path, *, max_files: int, max_total_bytes: int) -> _Tree:
             try:
                 # The directory listing gives the type: no stat until a file is kept.
                 if item.is_dir(follow_symlinks=False):
+                    if rel in left_out:
+                        continue  # flowlib's own state (its home), not code
                     verdict = _verdict(rules, rel, name, True)
                     if verdict is not False:
                         stack.append((rel, rules, verdict is True))
@@ -375,7 +467,19 @@ def _walk(root: Path, *, max_files: int, max_total_bytes: int) -> _Tree:
                         continue
                     st = item.stat(follow_symlinks=False)
                     size = st.st_size
+                    blocks = getattr(st, "st_blocks", None)
+                    disk = size if blocks is None else blocks * 512
+                    if st.st_nlink > 1:
+                        inode = (st.st_dev, st.st_ino)
+                        inodes[rel] = inode
+                        if inode in seen_inodes:
+                            size = disk = 0  # the same file again: counted once
+                        seen_inodes.add(inode)
+                    if disk + 4096 < size:  # holes: packs to little, unpacks in full
+                        on_disk[rel] = disk
                     total += size
+                    allocated += disk
+                    size = st.st_size
                     entries.append(
                         (rel.replace("/", "\0"), rel, _FILE, item.path, size, st.st_mode, "")
                     )
@@ -394,7 +498,7 @@ def _walk(root: Path, *, max_files: int, max_total_bytes: int) -> _Tree:
             if files > max_files or total > max_total_bytes:
                 raise _too_huge(root, entries, files, total, max_files, max_total_bytes)
     entries.sort()  # by path with "/" as the lowest character: Path order, parents first
-    return _Tree(entries, files, total, ignore_file)
+    return _Tree(entries, files, total, ignore_file, allocated, inodes, on_disk)
 
 
 def _link_target(path: str, rel: str, real_root: str) -> str | None:
@@ -722,25 +826,66 @@ def _too_huge(
     )
 
 
-def _too_big(root: Path, tree: _Tree, size: int, limit: int, *, stopped: bool) -> PackagingError:
-    files = [e for e in tree.entries if e[2] == _FILE]
-    largest = sorted(files, key=lambda e: (-e[4], e[1]))[:5]
-    listing = "\n".join(f"  {e[1]}  {_human(e[4])}" for e in largest)
-    lines = "\n".join("      " + _ignore_line(e[1]) for e in largest)
+def _too_big(
+    root: Path,
+    tree: _Tree,
+    size: int,
+    limit: int,
+    *,
+    stopped: bool,
+    packed: bool = True,
+    estimate: int | None = None,
+) -> PackagingError:
+    """Over ``limit``: ``size`` is the archive's (``packed``) or the files' real size. The
+    suggested ``.flowignore`` lines name the largest files, only as many as it takes to get
+    under the limit (for the archive: assuming the rest compresses as well as the whole)."""
+    files, seen = [], set()
+    for e in tree.entries:
+        inode = tree.inodes.get(e[1])
+        if e[2] == _FILE and (inode is None or inode not in seen):
+            files.append(e)
+            seen.add(inode)
+    by_size = sorted(files, key=lambda e: (-e[4], e[1]))
+    listing = "\n".join(f"  {e[1]}  {_human(e[4])}{_sparse(tree, e[1])}" for e in by_size[:5])
+    # Bytes of files to leave out: the excess, in uncompressed bytes.
+    over = (1 - limit / (estimate or size)) * tree.total if packed else size - limit
+    enough, dropped = [], 0
+    for e in by_size:
+        if dropped >= over:
+            break
+        enough.append(e)
+        dropped += e[4]
+    lines = "\n".join("      " + _ignore_line(e[1]) for e in enough)
     where = ".flowignore"
     if tree.ignore_file == ".gitignore":
         where += " (it replaces .gitignore: copy .gitignore's lines into it first)"
+    if packed:
+        what = (
+            f"({'stopped at ' if stopped else ''}{_human(size)} compressed; {len(files):,} files, "
+            f"{_human(tree.total)} uncompressed)"
+        )
+    else:
+        sparse = " (sparse files count at their full size: they unpack in full)"
+        what = (
+            f"(it unpacks to {_human(size)} in {len(files):,} files, "
+            f"{_human(tree.allocated)} on this disk{sparse if tree.on_disk else ''})"
+        )
     return PackagingError(
-        f"the code upload from {root} is over the {_human(limit)} limit "
-        f"({'stopped at ' if stopped else ''}{_human(size)} compressed; {len(files):,} files, "
-        f"{_human(tree.total)} uncompressed). "
+        f"the code upload from {root} is over the {_human(limit)} limit {what}. "
         f"The largest files:\n{listing}",
         suggestions=[
-            f"leave them out with these lines in {where}:\n{lines}",
+            f"leave {'it' if len(enough) == 1 else 'them'} out with "
+            f"{'this line' if len(enough) == 1 else 'these lines'} in {where}:\n{lines}",
             "keep data and checkpoints in a volume or a data mount and read them from there",
             "or pass upload_code=False and get the code another way (git clone in the "
             "command, a volume)",
         ],
-        archive_bytes=size,
+        archive_bytes=size if packed else None,
+        unpacked_bytes=tree.total,
         limit=limit,
     )
+
+
+def _sparse(tree: _Tree, rel: str) -> str:
+    disk = tree.on_disk.get(rel)
+    return "" if disk is None else f" (sparse: {_human(disk)} on disk)"

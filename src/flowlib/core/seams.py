@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from flowlib.telemetry import command_span, record_exit
+
 __all__ = [
     "SYSTEM_CLOCK",
     "Clock",
@@ -52,8 +54,6 @@ class SubprocessRunner:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> CommandResult:
-        from flowlib.telemetry import command_span, record_exit
-
         with command_span(argv, kind="subprocess") as span:  # the program's name, no arguments
             proc = subprocess.run(
                 list(argv),

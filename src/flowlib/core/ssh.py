@@ -16,6 +16,10 @@ How flowlib talks to a machine it rented (``docs/ssh.md`` tells the user's side)
 
 Nothing secret goes on a command line: commands travel as the remote command string, data
 (uploads, ``input``) through stdin, and the key by its path.
+
+Absolute paths given to :meth:`OpenSSHHost.read_file` and :meth:`OpenSSHHost.upload` are read as
+``${FLOW_ROOT:-}/path`` on the host, like every command flowlib sends: the machine's own path on a
+real VM, the instance's disk on an emulated one (its sshd sets ``FLOW_ROOT``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import IO
 from flowlib.core.hosts import HostAddress, HostFactory, RemoteHost
 from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandResult, CommandRunner, SubprocessRunner
 from flowlib.errors import ProviderError, TimeoutError, ValidationError
+from flowlib.telemetry import command_span, record_exit
 
 __all__ = [
     "OpenSSHForward",
@@ -53,9 +58,9 @@ __all__ = [
 SSH_FAILED = 255
 # Exit status read_file's remote script uses for "no such file".
 _MISSING = 66
-# ssh adds a ".XXXXXXXXXXXXXXXX" suffix to a control socket while creating it; Unix socket
-# paths must fit in 108 bytes.
-_SOCKET_PATH_MAX = 100
+# ssh adds a ".XXXXXXXXXXXXXXXX" suffix (17 characters) to a control socket while creating it;
+# Unix socket paths must fit in 108 bytes with their terminating NUL.
+_SOCKET_PATH_MAX = 107 - 17
 _SAFE_ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 # The remote side of `stream`: run the command in its own process group with stdin from
@@ -378,8 +383,6 @@ class OpenSSHHost:
         """Run ``command`` under bash on the host. ``timeout``: :class:`TimeoutError` when it
         runs longer (the local ssh is stopped). The command line is visible in process lists
         here and there: pass secrets through ``input``, never in ``command``."""
-        from flowlib.telemetry import command_span, record_exit
-
         self._ensure_reachable()
         argv = self.argv(command)
         try:
@@ -409,7 +412,7 @@ class OpenSSHHost:
 
     def read_file(self, path: str) -> bytes | None:
         self._ensure_reachable()
-        script = f'f={shlex.quote(path)}; [ -f "$f" ] || exit {_MISSING}; exec cat -- "$f"'
+        script = f'f={_remote_path(path)}; [ -f "$f" ] || exit {_MISSING}; exec cat -- "$f"'
         proc = subprocess.run(
             self.argv(script),
             stdin=subprocess.DEVNULL,
@@ -462,7 +465,7 @@ class OpenSSHHost:
             )
         self._ensure_reachable()
         script = (
-            f"set -e; p={shlex.quote(path)}; "
+            f"set -e; p={_remote_path(path)}; "
             'mkdir -p -- "$(dirname -- "$p")"; '
             't=$(mktemp -- "$p.flow-XXXXXX"); '
             "trap 'rm -f -- \"$t\"' EXIT; "
@@ -647,6 +650,14 @@ def ssh_factory(
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _remote_path(path: str) -> str:
+    """``path`` as a shell word on the host: an absolute path is the machine's own, under
+    ``${FLOW_ROOT:-}`` (empty on a real VM; an emulated instance's sessions set it to its
+    disk), as :class:`~flowlib.core.hosts.SandboxHost` maps it."""
+    quoted = shlex.quote(path)
+    return f'"${{FLOW_ROOT:-}}"{quoted}' if path.startswith("/") else quoted
+
+
 def _control_path(home: Path, address: HostAddress) -> str | None:
     """A short socket path for the shared connection, or None (no sharing) when no private
     directory short enough can be had."""

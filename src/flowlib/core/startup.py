@@ -8,9 +8,18 @@ with ``${FLOW_ROOT:-}``. Files it leaves behind, relative to that root::
     var/log/flow/task.log      the workload's stdout and stderr
     var/run/flow/started       when the workload began (epoch seconds)
     var/run/flow/exit_code     the workload's exit code, written atomically when it ends
-    var/run/flow/stop_requested  when a stop signal (cancel, release) reached the script: a
-                               workload that ended before it ended on its own
+    var/run/flow/stop_requested  the stop notice (``FLOW_STOP_FILE``): its first line says why
+                               (cancel, preemption, release, time limit); a workload that
+                               ended before it ended on its own
+    var/run/flow/script.pid    the script's pid: ``kill -TERM`` it to give the stop notice
     var/run/flow/message       why the script failed before or around the workload, if it did
+
+The stop notice is one mechanism on every provider (docs/integrations.md): whatever stops a
+running workload writes the reason to ``FLOW_STOP_FILE`` (if nothing wrote one yet) and sends the
+script SIGTERM; the script passes SIGTERM to the workload's whole process group (through
+``timeout``) and kills it ``stop_grace_s`` seconds later. The time limit gives the same notice
+``stop_grace_s`` seconds before it is reached (at most half the limit before it).
+:func:`flowlib.stop_requested` reads the file.
 
 Every user value is quoted with :func:`shlex.quote`, so an env value with quotes, ``$(...)``,
 backticks, newlines or unicode reaches the workload byte for byte. Nothing in the script echoes
@@ -29,29 +38,42 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowlib.errors import PackagingError
+from flowlib.core._results_script import results_end, results_start
+from flowlib.core.hosts import reach
+from flowlib.data import data_section, outputs_section, volumes_section, volumes_sync_section
+from flowlib.errors import FlowError, PackagingError
 from flowlib.models import TaskConfig
 
 if TYPE_CHECKING:
+    from flowlib.core.hosts import RemoteHost
+    from flowlib.core.seams import Clock
     from flowlib.data import VolumeMount
 
 __all__ = [
     "CODE_ARCHIVE",
     "EXIT_TIMEOUT",
+    "KILL_GRACE_S",
     "NODE_ENV_FILE",
     "SECTIONS",
+    "STOP_FILE",
     "Markers",
     "MultiNode",
     "ScriptContext",
     "build_script",
     "fit_script",
+    "give_notice",
+    "notice_command",
+    "numeric_id",
     "read_markers",
+    "task_number",
 ]
 
 CODE_ARCHIVE = "var/lib/flow/code.tar.gz"
 EXIT_TIMEOUT = 124
-# Seconds between SIGTERM and SIGKILL when the time limit or a cancel stops the workload.
+# Seconds between SIGTERM and SIGKILL when the time limit or a cancel stops the workload (the
+# default of TaskConfig.stop_grace_s).
 KILL_GRACE_S = 30
+STOP_FILE = "var/run/flow/stop_requested"
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,8 @@ class Markers:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     message: str | None = None
-    stop_requested: bool = False  # a stop signal reached the script (cancel, release)
+    stop_requested: bool = False  # a stop notice reached the script (cancel, release...)
+    stop_reason: str | None = None  # the notice's first line
 
     def cancelled(self, cancel_requested: bool) -> bool:
         """Whether a task whose cancel was ``cancel_requested`` ended by that cancel: yes unless
@@ -96,7 +119,50 @@ def read_markers(run_dir: Path) -> Markers:
         completed_at=mtime("exit_code") if code is not None else None,
         message=text("message"),
         stop_requested=(run_dir / "stop_requested").exists(),
+        stop_reason=(text("stop_requested") or "").split("\n", 1)[0] or None,
     )
+
+
+def notice_command(reason: str) -> str:
+    """A shell command, run on the task's machine, that gives the workload the stop notice: the
+    reason into ``FLOW_STOP_FILE`` (unless one is there), then SIGTERM to the startup script,
+    which passes it on and kills the workload after its grace period."""
+    run = '"${FLOW_ROOT:-}/var/run/flow"'
+    return (
+        f"d={run}; [ -s \"$d/stop_requested\" ] || printf '%s\\n' {_q(reason)} "
+        '> "$d/stop_requested"; kill -TERM "$(cat "$d/script.pid")" 2>/dev/null || true'
+    )
+
+
+NOTICE_REACH_S = 10.0
+"""How long a stop notice waits for a host to answer ssh: a machine still booting gets no
+notice (its shutdown signal is the notice), and the cancel behind it does not wait out the
+boot (the machine bills meanwhile)."""
+
+
+def give_notice(hosts: Sequence[RemoteHost], reason: str, grace_s: float, clock: Clock) -> None:
+    """Give each host's workload the stop notice, then wait up to ``grace_s`` for every one of
+    them to end (its exit code appears): what a provider does before it takes machines away.
+    A host already ended is left alone; one that does not answer within
+    :data:`NOTICE_REACH_S` is skipped (its shutdown gives the notice instead)."""
+    told = []
+    for host in hosts:
+        try:
+            reach(host, NOTICE_REACH_S)
+            if host.read_file("/var/run/flow/exit_code") is None:
+                host.run(notice_command(reason), timeout=30)
+                told.append(host)
+        except (FlowError, OSError):
+            continue
+    deadline = clock.monotonic() + grace_s
+    for host in told:
+        try:
+            while host.read_file("/var/run/flow/exit_code") is None:
+                if clock.monotonic() >= deadline:
+                    return
+                clock.sleep(0.2)
+        except (FlowError, OSError):
+            continue
 
 
 NODE_ENV_FILE = "var/lib/flow/node-env.sh"
@@ -157,6 +223,8 @@ FLOW_LIB="$FLOW_ROOT/var/lib/flow"
 FLOW_LOGS="$FLOW_ROOT/var/log/flow"
 FLOW_RUN="$FLOW_ROOT/var/run/flow"
 mkdir -p "$FLOW_LIB" "$FLOW_LOGS" "$FLOW_RUN"
+export FLOW_STOP_FILE="$FLOW_RUN/stop_requested"
+echo $$ > "$FLOW_RUN/script.pid"
 flow_log() {{ printf '[flow %s] %s\\n' "$(date -u +%H:%M:%S)" "$*" >&2; }}
 flow_finish() {{
   printf '%s\\n' "$1" > "$FLOW_RUN/exit_code.tmp"
@@ -177,19 +245,39 @@ flow_on_exit() {{
   fi
 }}
 trap flow_on_exit EXIT
-# A stop (cancel, release) is remembered, so an exit code written before it still counts as the
-# workload's own result; during the workload the signal is passed on to it.
+# The stop notice (cancel, preemption, release, time limit): the reason goes to FLOW_STOP_FILE
+# unless whoever stops the machine wrote one first; it is remembered, so an exit code written
+# before it still counts as the workload's own result. During the workload, SIGTERM goes to its
+# whole process group (timeout passes it on) and the kill follows after the grace period.
 flow_stop() {{
-  date +%s > "$FLOW_RUN/stop_requested"
+  [ -s "$FLOW_STOP_FILE" ] || printf '%s\\n' "${{1:-stopped: the machine is shutting down}}" \\
+    > "$FLOW_STOP_FILE"
   if [ -n "${{FLOW_PID:-}}" ]; then kill -TERM "$FLOW_PID" 2>/dev/null || true; else exit 143; fi
 }}
 trap flow_stop TERM INT HUP
 """
 
 
+MAX_JOB_ID = 67_043_328  # SLURM's default MaxJobId: job ids are below it
+
+
+def numeric_id(text: str) -> str:
+    """A stable SLURM-style job id (1 .. MAX_JOB_ID) for ``text``."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return str(int.from_bytes(digest[:8], "big") % MAX_JOB_ID + 1)
+
+
+def task_number(task_id: str) -> str:
+    """``FLOW_TASK_NUMBER``: the task id as a number, the same on every node and retry (the id
+    itself when it is all digits, else :func:`numeric_id` of it). A translated sbatch script's
+    ``SLURM_JOB_ID`` where SLURM gives none."""
+    return task_id if task_id.isascii() and task_id.isdigit() else numeric_id(task_id)
+
+
 def section_env(ctx: ScriptContext) -> str:
     env = {
         "FLOW_TASK_ID": ctx.task_id,
+        "FLOW_TASK_NUMBER": task_number(ctx.task_id),
         "FLOW_TASK_NAME": ctx.config.name,
         "FLOW_NUM_INSTANCES": str(ctx.config.num_instances),
         "FLOW_WORKSPACE": ctx.config.working_dir,
@@ -333,35 +421,54 @@ def _launcher(ctx: ScriptContext) -> str:
 
 
 def section_workload(ctx: ScriptContext) -> str:
+    grace = max(1, ctx.config.stop_grace_s)  # timeout's --kill-after=0 would never kill
     hours = ctx.config.max_run_time_hours
-    limit = (
-        f"timeout --kill-after={KILL_GRACE_S} {max(1, round(hours * 3600))} "
-        if hours is not None
-        else ""
-    )
+    limit = max(1, round(hours * 3600)) if hours is not None else 0
+    timer = ""
+    if hours is not None:
+        # The time limit's notice comes `grace` seconds before it (in the second half of the
+        # run at the earliest: a short limit is not all grace); timeout is the backstop.
+        reason = _q(f"time limit: max_run_time_hours={hours:g} reached")
+        timer = (
+            "( trap 'kill \"$s\" 2>/dev/null; exit 0' TERM; "
+            f'sleep {max(limit - grace, limit / 2):g} & s=$!; wait "$s"; flow_stop {reason} ) &\n'
+            "FLOW_TIMER=$!\n"
+        )
+    workload = _workload_argv(ctx)
+    if ctx.config.command is not None and not ctx.docker and not _launcher(ctx):
+        workload = f"bash -c {_q(workload)}"  # a shell builtin (`exit 3`) still works
+    # The workload's own status goes to a file from inside timeout: bash's `wait`, interrupted
+    # by the stop notice's SIGTERM, can lose it (a workload that saved and exited 0 read as 143).
+    keep = '\'trap : TERM; f=$1; shift; "$@"; rc=$?; echo "$rc" > "$f"; exit "$rc"\''
     return f"""# the workload, under its time limit; its output goes to task.log
 date +%s > "$FLOW_RUN/started"
 set +e
-{limit}{_launcher(ctx)}{_workload_argv(ctx)} >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
+rm -f "$FLOW_RUN/workload_rc"
+timeout --kill-after={grace} {limit} bash -c {keep} flow-workload "$FLOW_RUN/workload_rc" \\
+  {_launcher(ctx)}{workload} >> "$FLOW_LOGS/task.log" 2>&1 < /dev/null &
 FLOW_PID=$!
-wait "$FLOW_PID"
+{timer}wait "$FLOW_PID"
 FLOW_RC=$?
 while kill -0 "$FLOW_PID" 2>/dev/null; do wait "$FLOW_PID"; FLOW_RC=$?; done
+# A signal interrupts `wait` (143); once the workload is gone, bash still has its real status.
+wait "$FLOW_PID" 2>/dev/null; FLOW_WAIT=$?; [ "$FLOW_WAIT" -eq 127 ] || FLOW_RC=$FLOW_WAIT
+# timeout's own 124 (the backstop) stands; otherwise the status the workload itself ended with.
+if [ "$FLOW_RC" -ne {EXIT_TIMEOUT} ] && [ -s "$FLOW_RUN/workload_rc" ]; then
+  FLOW_RC=$(cat "$FLOW_RUN/workload_rc")
+fi
 FLOW_PID=
+[ -z "${{FLOW_TIMER:-}}" ] || kill "$FLOW_TIMER" 2>/dev/null || true
+case "$(head -n 1 "$FLOW_STOP_FILE" 2>/dev/null)" in "time limit"*) FLOW_RC={EXIT_TIMEOUT} ;; esac
 set -e
 """
 
 
 def section_data(ctx: ScriptContext) -> str:
-    from flowlib.data import data_section, volumes_section
-
     volumes = volumes_section(ctx.volume_mounts, ctx.volume_wait_s)
     return volumes + data_section(ctx.config, ctx.data_links)
 
 
 def section_outputs(ctx: ScriptContext) -> str:
-    from flowlib.data import outputs_section, volumes_sync_section
-
     return volumes_sync_section(ctx.volume_mounts) + outputs_section(ctx.config)
 
 
@@ -377,6 +484,16 @@ def section_exit(ctx: ScriptContext) -> str:
     return f'{note}flow_finish "$FLOW_RC"\n'
 
 
+def section_results_start(ctx: ScriptContext) -> str:
+    """A results location: stream the log and metric lines there (core._results_script)."""
+    return results_start(ctx.task_id, ctx.config)
+
+
+def section_results_end(ctx: ScriptContext) -> str:
+    """A results location: the last uploads, before the machine may be released."""
+    return results_end(ctx.config)
+
+
 def section_release(ctx: ScriptContext) -> str:
     if not (ctx.config.auto_terminate and ctx.release_command):
         return 'exit "$FLOW_RC"\n'
@@ -388,6 +505,7 @@ SECTIONS: Sequence[Section] = (
     section_header,
     section_env,
     section_multi_node,
+    section_results_start,
     section_code,
     section_data,
     section_workdir,
@@ -395,6 +513,7 @@ SECTIONS: Sequence[Section] = (
     section_workload,
     section_outputs,
     section_exit,
+    section_results_end,
     section_release,
 )
 

@@ -221,7 +221,11 @@ def _dt_or_none(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _encode_record(record: TaskRecord) -> tuple[Any, ...]:
+# A value of a row as written; rows read back are sqlite3's (untyped, so Any).
+_SqlValue = str | int | None
+
+
+def _encode_record(record: TaskRecord) -> tuple[_SqlValue, ...]:
     """The row for ``record``, in :data:`_COLUMNS` order."""
     try:
         provider_data = json.dumps(record.provider_data, separators=(",", ":"), allow_nan=False)
@@ -376,7 +380,7 @@ class TaskStore:
         )
 
     def update(
-        self, task_id: str, /, *, data: Mapping[str, Any] | None = None, **fields: Any
+        self, task_id: str, /, *, data: Mapping[str, object] | None = None, **fields: Any
     ) -> TaskRecord:
         """Change some fields of a task and return the record as now stored.
 
@@ -739,7 +743,7 @@ def _build_schema(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def _check_changes(changes: Mapping[str, Any]) -> None:
+def _check_changes(changes: Mapping[str, object]) -> None:
     unknown = sorted(set(changes) - _CHANGEABLE)
     if unknown:
         raise ValueError(
@@ -792,10 +796,10 @@ def _prefix_upper_bound(prefix: str) -> str:
 
 def _filters(
     status: Iterable[TaskStatus | str] | None, provider: str | None, name: str | None
-) -> tuple[str | None, tuple[Any, ...]]:
+) -> tuple[str | None, tuple[str, ...]]:
     """A WHERE clause and its parameters; None for a filter that matches nothing."""
     clauses: builtins.list[str] = []
-    params: builtins.list[Any] = []
+    params: builtins.list[str] = []
     if status is not None:
         wanted = list(dict.fromkeys(TaskStatus(s).value for s in status))
         if not wanted:

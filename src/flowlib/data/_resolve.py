@@ -4,17 +4,33 @@ rejected key or a missing volume fails here, in the user's terminal, not an hour
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from flowlib.data._parse import expand, parse_s3_url
 from flowlib.data._s3 import S3Access
 from flowlib.errors import UnsupportedError, ValidationError, VolumeNotFoundError
 from flowlib.models import MountSpec, TaskConfig, Volume, VolumeSpec
 
-if TYPE_CHECKING:
-    from flowlib.providers.base import Provider
+__all__ = ["ListsVolumes", "Named", "needs_resolving", "resolve", "resolve_volumes", "uses_s3"]
 
-__all__ = ["needs_resolving", "resolve", "resolve_volumes", "uses_s3"]
+
+class Named(Protocol):
+    """What resolving asks of every provider: its name, for the errors."""
+
+    @property
+    def name(self) -> str: ...
+
+
+@runtime_checkable
+class ListsVolumes(Protocol):
+    """A provider with persistent volumes, as resolving sees one (any
+    :class:`flowlib.providers.base.Volumes` is one): it lists them."""
+
+    @property
+    def name(self) -> str: ...
+
+    def list_volumes(self) -> list[Volume]: ...
 
 
 def uses_s3(config: TaskConfig) -> bool:
@@ -26,7 +42,7 @@ def needs_resolving(config: TaskConfig) -> bool:
 
 
 def resolve(
-    config: TaskConfig, provider: Provider, *, environ: Mapping[str, str] | None = None
+    config: TaskConfig, provider: Named, *, environ: Mapping[str, str] | None = None
 ) -> TaskConfig:
     """``config`` with its data looked up: S3 sources checked and measured (their size in
     ``size_estimate_gb``, a prefix written with a trailing ``/``), outputs' buckets checked,
@@ -51,13 +67,9 @@ def resolve(
 
 def _no_password(endpoint: str) -> None:
     """The endpoint travels to the machine in the task's env: never with a password in it."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(endpoint)
     if parts.password is None:
         return
-    from flowlib.errors import ValidationError
-
     bare = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     raise ValidationError(
         f"the S3 endpoint {bare} is given with user:password in its URL, which would travel "
@@ -81,18 +93,17 @@ def _resolve_mount(s3: S3Access, mount: MountSpec) -> MountSpec:
 
 
 def resolve_volumes(
-    provider: Provider, specs: list[VolumeSpec], *, region: str | None = None
+    provider: Named, specs: list[VolumeSpec], *, region: str | None = None
 ) -> list[VolumeSpec]:
     """Match ``specs`` to the provider's volumes: an existing one is pinned by id; a name that
     does not exist yet stays a request to create it (with ``size_gb``) at submission."""
-    list_volumes = getattr(provider, "list_volumes", None)
-    if list_volumes is None:
+    if not isinstance(provider, ListsVolumes):
         raise UnsupportedError(
             f"provider '{provider.name}' has no persistent volumes",
             suggestions=["drop volumes / volume:// mounts, or choose another provider"],
             provider=provider.name,
         )
-    existing: list[Volume] = list_volumes()
+    existing: list[Volume] = provider.list_volumes()
     by_id = {v.volume_id: v for v in existing}
     by_name = {v.name: v for v in existing}
     resolved: list[VolumeSpec] = []
@@ -138,7 +149,7 @@ def resolve_volumes(
 
 
 def _not_found(
-    provider: Provider, ref: str, existing: list[Volume], *, can_create: bool
+    provider: Named, ref: str, existing: list[Volume], *, can_create: bool
 ) -> VolumeNotFoundError:
     names = ", ".join(sorted(v.name for v in existing)[:10]) or "none yet"
     tips = [f"volumes on {provider.name}: {names} (`flow volume list`)"]

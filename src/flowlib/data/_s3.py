@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from flowlib._extras import import_optional
 from flowlib.data._parse import S3Url, parse_s3_url
 from flowlib.errors import (
     AuthenticationError,
@@ -77,8 +78,6 @@ class S3Access:
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            from flowlib._extras import import_optional
-
             s3fs = import_optional("s3fs", "s3:// data")
             fs = s3fs.S3FileSystem(
                 endpoint_url=self.endpoint,

@@ -34,6 +34,7 @@ from flowlib.errors import (
     TimeoutError,
     ValidationError,
 )
+from flowlib.providers.base import poll_interval
 from flowlib.remote._call import (
     Submitter,
     describe,
@@ -218,7 +219,7 @@ class Dispatcher:
         deadline = None if timeout is None else clock.monotonic() + timeout
         # poll as often as the provider allows (the local one: every 20 ms), like Flow.wait
         provider = self.flow.provider(self.plan.provider)
-        cap = float(getattr(provider, "poll_interval_s", 2.0))
+        cap = poll_interval(provider)
         interval = min(0.002, cap)
         try:
             while self.unfinished:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from flowlib.errors import ValidationError
+from flowlib.errors import CapacityError, ValidationError
 from flowlib.remote._channel import ResultChannel, channel_for
 from flowlib.remote._errors import EnvironmentMismatchError, RemoteError
 from flowlib.remote._payload import (
@@ -339,8 +339,10 @@ class Submitter:
             flow = Flow(provider=provider)
         self.flow = flow
         self.provider = provider
-        chosen = provider or flow.config.provider
-        self.python = python or (sys.executable if chosen == "local" else "python3")
+        if python is None:  # a task that runs here runs in this Python
+            spec = flow.provider_spec(provider)
+            python = sys.executable if spec is not None and spec.runs_here else "python3"
+        self.python = python
         self.code_dir = code_dir
         self.upload = upload
         self._stack = ExitStack()
@@ -367,8 +369,6 @@ class Submitter:
     ) -> str:
         """Submit one task running ``payload``; its id. ``instance_types`` are tried in order:
         the next one when the provider has no capacity for the previous one."""
-        from flowlib.errors import CapacityError
-
         check_payload_size(payload)
         if self._root is None:
             code_dir = self.code_dir if self.upload else None
@@ -414,11 +414,8 @@ def _staged(home: Path, code_dir: Path | None) -> Iterator[Path]:
         if code_dir is not None:
             from flowlib.core.packaging import select_files
 
-            home_abs = Path(home).absolute()
-            for rel in select_files(code_dir):
+            for rel in select_files(code_dir, exclude=[Path(home)]):  # its home is not code
                 src, dst = code_dir / rel, stage / rel
-                if src.absolute().is_relative_to(home_abs):
-                    continue  # flowlib's own home inside the project: tasks, not code
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 if src.is_symlink():
                     os.symlink(os.readlink(src), dst)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import posixpath
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowlib.errors import UnsupportedError
+from flowlib.providers.base import TaskFiles
 from flowlib.remote._payload import REMOTE_DIR
 
 if TYPE_CHECKING:
@@ -48,16 +49,7 @@ class ResultChannel(Protocol):
         ...
 
 
-@runtime_checkable
-class ReadsTaskFiles(Protocol):
-    """Optional provider capability: read one file of a task's machine."""
-
-    def read_file(self, record: TaskRecord, path: str) -> bytes | None:
-        """The bytes of ``path``, an absolute path on the task's machine (the provider maps it
-        under the task's ``FLOW_ROOT`` where it has one), or None when the file does not exist.
-        Raises :class:`~flowlib.errors.FlowError` subclasses only (the machine is gone:
-        :class:`~flowlib.errors.ProviderError`)."""
-        ...
+ReadsTaskFiles = TaskFiles  # the provider capability, under its earlier name
 
 
 def remote_path(record: TaskRecord, name: str) -> str:
@@ -68,7 +60,7 @@ def remote_path(record: TaskRecord, name: str) -> str:
 class ProviderFileChannel:
     """Reads through the provider's ``read_file`` (local directory, or the remote-host seam)."""
 
-    def __init__(self, provider: ReadsTaskFiles) -> None:
+    def __init__(self, provider: TaskFiles) -> None:
         self.provider = provider
 
     def fetch(self, record: TaskRecord, name: str) -> bytes | None:
@@ -97,7 +89,7 @@ class TaskDirChannel:
 def channel_for(record: TaskRecord, provider: Any = None) -> ResultChannel:
     """The channel that reaches ``record``'s task (``provider``: the task's provider object),
     or :class:`UnsupportedError`."""
-    if isinstance(provider, ReadsTaskFiles):
+    if isinstance(provider, TaskFiles):
         return ProviderFileChannel(provider)
     if TaskDirChannel.supports(record):
         return TaskDirChannel()

@@ -278,6 +278,7 @@ class AutoExecutor:
 
 
 def _configured_provider() -> str:
+    # Here, not above: the settings (pydantic) load when a job is submitted, not on import.
     from flowlib.config import load_config
 
     return load_config({}).provider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -28,8 +29,8 @@ PARAMETERS: Mapping[str, Use] = {
     "gpus_per_node": Use.GPU,
     "nodes": Use.CHECK,
     "tasks_per_node": Use.CHECK,
-    "cpus_per_task": Use.IGNORED,
-    "mem_gb": Use.IGNORED,
+    "cpus_per_task": Use.FIELD,
+    "mem_gb": Use.FIELD,
     "stderr_to_stdout": Use.IGNORED,
     # SLURM names
     "slurm_partition": Use.IGNORED,
@@ -47,10 +48,10 @@ PARAMETERS: Mapping[str, Use] = {
     "slurm_comment": Use.IGNORED,
     "slurm_exclude": Use.IGNORED,
     "slurm_nodelist": Use.IGNORED,
-    "slurm_mem": Use.IGNORED,
+    "slurm_mem": Use.FIELD,
     "slurm_mem_per_cpu": Use.IGNORED,
     "slurm_mem_per_gpu": Use.IGNORED,
-    "slurm_cpus_per_task": Use.IGNORED,
+    "slurm_cpus_per_task": Use.FIELD,
     "slurm_cpus_per_gpu": Use.IGNORED,
     "slurm_signal_delay_s": Use.IGNORED,
     "slurm_wckey": Use.IGNORED,
@@ -165,15 +166,39 @@ def task_fields(params: Mapping[str, Any], provider: str) -> dict[str, Any]:
     ):
         if params.get(key) is not None:
             fields[field] = params[key]
+    fields.update(_host_needs(params))
     if params.get("flow_instance_type"):
         fields["instance_type"] = params["flow_instance_type"]
     else:
         family, count, memory = _gpu_request(params)
-        if family or count or memory:
+        if family:
             fields["instance_type"] = choose_instance_type(
                 family, count or 1, memory, params.get("flow_max_price_per_hour"), provider
             )
+        elif count or memory:  # GPUs of any model: the planner picks the cheapest that fits
+            fields["gpu_count"] = count or 1
+            fields["min_gpu_memory_gb"] = memory
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _host_needs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``cpus_per_task`` -> ``min_vcpus``; ``mem_gb`` / ``slurm_mem`` -> ``min_ram_gb``."""
+    out: dict[str, Any] = {}
+    cpus = params.get("cpus_per_task", params.get("slurm_cpus_per_task"))
+    if cpus is not None:
+        out["min_vcpus"] = int(cpus)
+    if params.get("mem_gb") is not None:
+        out["min_ram_gb"] = max(1, math.ceil(float(params["mem_gb"])))
+    elif params.get("slurm_mem") is not None:
+        from flowlib.frontends.slurm._values import parse_memory_mb
+
+        try:
+            mb = parse_memory_mb(str(params["slurm_mem"]))
+        except ValueError as exc:
+            raise ValidationError(f"slurm_mem={params['slurm_mem']!r}: {exc}") from None
+        if mb:  # 0 asks for a whole node's memory: no minimum
+            out["min_ram_gb"] = max(1, -(-mb // 1024))
+    return out
 
 
 def choose_instance_type(

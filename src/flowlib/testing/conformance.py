@@ -16,12 +16,21 @@ The fixture returns a :class:`flowlib.Flow` whose default provider is the one un
 current directory set to a small project (the suite writes ``conformance_probe.py`` into it).
 Class attributes tune the suite for slower backends (``wait_timeout``) and say what the provider
 cannot do (``supports_time_limit``). Every test runs a real task end to end.
+
+:class:`CapabilityConformance` (part of :class:`ProviderConformance`, and usable alone, as the
+tests of :class:`flowlib.testing.FakeProvider` do) checks the optional capabilities a provider
+claims: that its declared features match the Protocols it implements, and that each one it
+implements (volumes, task files, arrays) works. A capability it does not implement is skipped.
+Its :meth:`~CapabilityConformance.run_writing` hook says how a task writes a file; override it
+for a provider whose tasks do not run shell commands.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+import uuid
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,9 +38,19 @@ import pytest
 
 from flowlib.errors import TaskNotFoundError, UnsupportedError, ValidationError
 from flowlib.flow import Flow
-from flowlib.models import TaskStatus
+from flowlib.models import Task, TaskStatus
+from flowlib.providers.base import (
+    FEATURE_CAPABILITIES,
+    Arrays,
+    Provider,
+    ScriptPreview,
+    TaskFiles,
+    Volumes,
+    close_provider,
+    poll_interval,
+)
 
-__all__ = ["ProviderConformance"]
+__all__ = ["CapabilityConformance", "ProviderConformance"]
 
 TRICKY_ENV = {
     "QUOTES": 'it\'s "quoted"',
@@ -41,15 +60,100 @@ TRICKY_ENV = {
 }
 
 
-class ProviderConformance:
-    """Subclass and provide the ``flow`` fixture; every test here must pass."""
+class CapabilityConformance:
+    """The optional half of the contract: subclass and provide the ``flow`` fixture."""
 
     wait_timeout: ClassVar[float] = 60.0
-    supports_time_limit: ClassVar[bool] = True
 
     @pytest.fixture
     def flow(self) -> Flow:
         raise NotImplementedError("a conformance subclass provides the `flow` fixture")
+
+    def run_writing(self, flow: Flow, name: str, content: str) -> Task:
+        """Submit a task that writes ``content`` to ``name`` (a path relative to its working
+        directory, in a directory that may not exist yet)."""
+        quoted = shlex.quote(name)
+        return flow.run(
+            f"mkdir -p $(dirname {quoted}) && printf %s {shlex.quote(content)} > {quoted}"
+        )
+
+    def _provider(self, flow: Flow) -> Provider:
+        return flow.provider()
+
+    def test_declared_features_match_the_capabilities_implemented(self, flow: Flow) -> None:
+        provider = self._provider(flow)
+        for feature, kind in FEATURE_CAPABILITIES.items():
+            declared = provider.capabilities.supports(feature)
+            assert declared == isinstance(provider, kind), (
+                f"{provider.name}: supports {feature} is {declared}, but it "
+                f"{'does not implement' if declared else 'implements'} {kind.__name__}"
+            )
+
+    def test_poll_interval_is_a_positive_number_and_close_is_idempotent(self, flow: Flow) -> None:
+        provider = self._provider(flow)
+        assert poll_interval(provider) > 0
+        close_provider(provider)
+        close_provider(provider)
+
+    def test_volumes_are_created_listed_and_deleted(self, flow: Flow) -> None:
+        provider = self._provider(flow)
+        if not isinstance(provider, Volumes):
+            pytest.skip(f"{provider.name} has no volumes")
+        name = f"conformance-{uuid.uuid4().hex[:8]}"
+        volume = flow.create_volume(1, name)
+        assert volume.name == name and volume.size_gb >= 1
+        assert volume.volume_id in {v.volume_id for v in flow.list_volumes()}
+        with pytest.raises(ValidationError, match="already exists"):
+            flow.create_volume(1, name)
+        flow.delete_volume(name)
+        assert volume.volume_id not in {v.volume_id for v in flow.list_volumes()}
+
+    def test_task_files_are_read_back_and_a_missing_one_is_none(self, flow: Flow) -> None:
+        provider = self._provider(flow)
+        if not isinstance(provider, TaskFiles):
+            pytest.skip(f"{provider.name} cannot read its tasks' files")
+        # Results of remote calls live in .flow-remote/: readable after the task ends, too.
+        task = self.run_writing(flow, ".flow-remote/conformance-result.txt", "result: 42")
+        done = flow.wait(task.task_id, timeout=self.wait_timeout)
+        assert done.status == TaskStatus.COMPLETED, flow.logs(task.task_id)
+        record = flow.store.get(task.task_id)
+        where = f"{record.config.working_dir}/.flow-remote"
+        assert provider.read_file(record, f"{where}/conformance-result.txt") == b"result: 42"
+        assert provider.read_file(record, f"{where}/conformance-never-written.txt") is None
+
+    def test_a_script_preview_creates_nothing(self, flow: Flow) -> None:
+        provider = self._provider(flow)
+        if not isinstance(provider, ScriptPreview):
+            pytest.skip(f"{provider.name} renders no script preview")
+        from flowlib.core.store import TaskRecord
+        from flowlib.describe import check_and_prepare
+        from flowlib.models import TaskConfig
+
+        before = len(flow.store.list())
+        config = check_and_prepare(provider, TaskConfig(command=["true"], upload_code=False))
+        record = TaskRecord(task_id="task-preview", name="preview", provider=provider.name,
+                            config=config)  # fmt: skip
+        script = provider.preview_script(record, None)
+        assert script.startswith("#!") and "task-preview" in script
+        assert len(flow.store.list()) == before
+
+    def test_an_array_runs_every_task_and_is_cancelled_as_one(self, flow: Flow) -> None:
+        provider = self._provider(flow)
+        if not isinstance(provider, Arrays):
+            pytest.skip(f"{provider.name} takes arrays one task at a time")
+        tasks = flow.run_array(["true", "true"], throttle=1)
+        for task in tasks:
+            done = flow.wait(task.task_id, timeout=self.wait_timeout)
+            assert done.status == TaskStatus.COMPLETED, flow.logs(task.task_id)
+        live = flow.run_array(["sleep 600", "sleep 600"])
+        cancelled = flow.cancel_array(live[0].task_id)
+        assert {t.status for t in cancelled} == {TaskStatus.CANCELLED}
+
+
+class ProviderConformance(CapabilityConformance):
+    """Subclass and provide the ``flow`` fixture; every test here must pass."""
+
+    supports_time_limit: ClassVar[bool] = True
 
     # -- lifecycle -----------------------------------------------------------------------
     def test_a_task_runs_to_completion_and_its_output_comes_back(self, flow: Flow) -> None:

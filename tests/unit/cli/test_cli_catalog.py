@@ -50,7 +50,9 @@ def test_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "--provider", "fcp", "--gpus", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["INSTANCE", "TYPE", "GPUS"]
-    assert all("fcp" in line for line in lines[1:-1])
+    footer = next(i for i, line in enumerate(lines) if line.startswith("("))
+    assert all("fcp" in line for line in lines[1:footer])
+    assert lines[footer + 1].strip().startswith("fcp: bundled (prices as of")
 
 
 def test_nothing_matches(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from flowlib.cli._options import parse_data_options, task_config
 from flowlib.cli._parser import parse_args
-from flowlib.cli._run import parse_data_options, task_config
 from flowlib.data import expand
 from flowlib.errors import FlowError, ValidationError
 from flowlib.models import MountSpec, VolumeSpec

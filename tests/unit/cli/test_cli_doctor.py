@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def closed_url() -> Iterator[str]:
+    """A loopback URL whose port refuses connections: bound and never listening, so the port
+    stays ours (nothing else can start listening on it) and every connect is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 def config(home: Path, text: str) -> None:
@@ -55,12 +66,12 @@ def test_a_missing_key_fails_with_how_to_set_it(
 
 
 def test_a_key_is_reported_set_but_never_shown(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, closed_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config(
         home,
         "provider: local\nproviders:\n  hyperstack:\n    api_key: sekrit-123\n"
-        "    api_url: http://127.0.0.1:1\n",
+        f"    api_url: {closed_url}\n",
     )
     code = main(["doctor", "--timeout", "1"])
     out = capsys.readouterr().out

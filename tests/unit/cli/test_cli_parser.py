@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from flowlib.cli._options import parse_env, task_config, task_fields
 from flowlib.cli._parser import parse_args
-from flowlib.cli._run import parse_env, task_config, task_fields
 from flowlib.errors import ValidationError
 
 

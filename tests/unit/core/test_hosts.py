@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowlib.core.hosts import HostAddress, SandboxHost, sandbox_factory
+from flowlib.core.hosts import HostAddress, SandboxHost
 from flowlib.errors import ProviderError, ValidationError
 
 
@@ -63,7 +63,6 @@ def test_ports_of_an_emulated_instance_are_local_ports(host: SandboxHost) -> Non
 
 
 def test_an_instance_without_a_disk_is_unreachable(tmp_path: Path) -> None:
-    factory = sandbox_factory(lambda address: tmp_path / address.instance_id)
-    host = factory(HostAddress("10.0.0.1", instance_id="gone"))
+    host = SandboxHost(HostAddress("10.0.0.1", instance_id="gone"), tmp_path / "gone")
     with pytest.raises(ProviderError, match="not reachable"):
         host.run("true")

@@ -498,7 +498,12 @@ def test_an_oversized_upload_names_the_largest_files_and_the_fixes(tmp_path: Pat
     assert listed == ["weights.bin", "data/train.npy", "data/val.npy", "data/test.npy", "a"]
     assert "weights.bin  293.0 KiB" in message
     fix = err.value.suggestions[0]
-    assert "/weights.bin" in fix and "/a\\ b.bin" in fix and "small.bin" not in fix
+    # Only the files it takes to get under the limit (the data is random: it does not compress).
+    assert [line.strip() for line in fix.splitlines()[1:]] == [
+        "/weights.bin",
+        "/data/train.npy",
+        "/data/val.npy",
+    ]
     assert "replaces .gitignore" in fix
     assert any("volume" in s for s in err.value.suggestions)
     assert any("upload_code=False" in s for s in err.value.suggestions)

@@ -39,6 +39,7 @@ def test_sections_come_in_order() -> None:
         "section_header",
         "section_env",
         "section_multi_node",
+        "section_results_start",
         "section_code",
         "section_data",
         "section_workdir",
@@ -46,6 +47,7 @@ def test_sections_come_in_order() -> None:
         "section_workload",
         "section_outputs",
         "section_exit",
+        "section_results_end",
         "section_release",
     ]
 
@@ -56,10 +58,18 @@ def test_env_values_are_single_quoted_never_interpolated() -> None:
 
 
 def test_time_limit_wraps_the_workload_in_timeout() -> None:
-    assert "timeout --kill-after=30 5400 python train.py" in startup.section_workload(
-        ctx(max_run_time_hours=1.5)
-    )
-    assert "timeout" not in startup.section_workload(ctx())
+    text = startup.section_workload(ctx(max_run_time_hours=1.5))
+    assert "timeout --kill-after=30 5400 bash -c " in text
+    assert "\\\n  bash -c 'python train.py' >>" in text
+    # the notice comes stop_grace_s before the limit
+    assert "sleep 5370 &" in text
+    assert "flow_stop 'time limit: max_run_time_hours=1.5 reached'" in text
+
+
+def test_without_a_limit_timeout_only_passes_the_stop_notice_on() -> None:
+    text = startup.section_workload(ctx(stop_grace_s=7))
+    assert "timeout --kill-after=7 0 bash -c " in text
+    assert "sleep" not in text
 
 
 def test_no_code_section_without_code() -> None:

@@ -13,8 +13,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
-from flowlib.errors import RemoteError
-from flowlib.frontends.app._options import FunctionOptions, make_options, resolve_gpu
+from flowlib.errors import RemoteError, ResourceNotFoundError
+from flowlib.frontends.app._options import (
+    FunctionOptions,
+    any_gpu_count,
+    make_options,
+    resolve_gpu,
+)
 from flowlib.remote._batch import Dispatcher, InputResult, Plan, Retries, pack_call
 
 if TYPE_CHECKING:
@@ -352,13 +357,16 @@ class Function(Generic[P, R]):
             fields["volumes"] = [dict(v) for v in options.volumes]
         if options.max_price_per_hour is not None:
             fields["max_price_per_hour"] = options.max_price_per_hour
+        any_count = None if options.instance_type else any_gpu_count(options.gpu)
+        if any_count is not None:
+            fields["gpu_count"] = any_count  # any model: Flow.run plans the cheapest offer
         plan = Plan(
             function=header["function"],
             name=_task_name(self.app.name, options.name or self.__name__),
             header=header,
             code_dir=str(code_dir),
             provider=provider,
-            instance_types=self._resolved_instance_types(provider),
+            instance_types=[] if any_count else self._resolved_instance_types(provider),
             fields=fields,
             python=options.python,
             batch_size=batch_size,
@@ -438,8 +446,6 @@ class FunctionCall(Generic[R]):
             flow = Flow()
         folder = _calls_dir(flow) / object_id
         if not re.fullmatch(r"fc-[0-9a-f]{16}", object_id) or not folder.is_dir():
-            from flowlib.errors import ResourceNotFoundError
-
             raise ResourceNotFoundError(
                 f"no function call {object_id!r} in {folder.parent}",
                 suggestions=["use the object_id of a `.spawn()` made with this FLOW_HOME"],

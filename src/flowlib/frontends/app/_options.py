@@ -10,7 +10,13 @@ from typing import Any
 from flowlib.errors import ValidationError
 from flowlib.remote._batch import Retries
 
-__all__ = ["DEFAULT_MAX_CONTAINERS", "FunctionOptions", "make_options", "resolve_gpu"]
+__all__ = [
+    "DEFAULT_MAX_CONTAINERS",
+    "FunctionOptions",
+    "any_gpu_count",
+    "make_options",
+    "resolve_gpu",
+]
 
 DEFAULT_MAX_CONTAINERS = 4
 
@@ -88,6 +94,7 @@ def _volumes(volumes: Mapping[str, Any] | Sequence[Any] | None) -> tuple[dict[st
     :class:`~flowlib.models.VolumeSpec` objects / dicts."""
     if not volumes:
         return ()
+    # Here, not above: an App's module is imported on the task's machine too, without pydantic.
     from flowlib.models import VolumeSpec
 
     specs: list[VolumeSpec] = []
@@ -111,6 +118,19 @@ def _check_gpu_grammar(gpu: str | tuple[str, ...]) -> None:
     for spec in (gpu,) if isinstance(gpu, str) else gpu:
         if spec.lower().split(":")[0] != "any":
             parse_instance_type(spec)  # raises ValidationError naming the known GPUs
+
+
+def any_gpu_count(gpu: str | Sequence[str] | None) -> int | None:
+    """``gpu="any:4"`` (alone, not in a fallback list) as a GPU count of any model: the
+    planner then picks the cheapest offer with that many GPUs; None for any other ``gpu=``."""
+    if not isinstance(gpu, str):
+        return None
+    model, _, count_text = gpu.partition(":")
+    if model.strip().lower() != "any":
+        return None
+    if count_text and not count_text.strip().isdigit():
+        raise ValidationError(f'gpu={gpu!r}: the count after "any:" is a whole number')
+    return int(count_text or 1)
 
 
 def resolve_gpu(

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import shlex
 
+from flowlib.core.startup import numeric_id
 from flowlib.frontends.slurm._script import SbatchScript
 
 __all__ = ["SRUN_SHIM", "render_job_script", "slurm_environment"]
@@ -21,9 +22,11 @@ def slurm_environment(
 ) -> dict[str, str]:
     """The ``SLURM_*`` variables a batch job sees on its first node.
 
-    ``job_id`` None leaves ``SLURM_JOB_ID`` to the run: it becomes the flowlib task id
-    (``FLOW_TASK_ID``). Per-node values (``SLURM_NODEID``, ``SLURM_PROCID``) are set when the
-    script starts, from ``FLOW_NODE_RANK``.
+    ``job_id`` None leaves ``SLURM_JOB_ID`` to the run: ``FLOW_TASK_NUMBER``, the number the
+    startup script gives the task (:func:`flowlib.core.startup.task_number`); an array's
+    ``SLURM_ARRAY_JOB_ID`` is :func:`numeric_id` of the script, shared by its elements. Per-node
+    values (``SLURM_NODEID``, ``SLURM_PROCID``) are set when the script starts, from
+    ``FLOW_NODE_RANK``.
     """
     env = {
         "SLURM_JOB_NAME": script.name,
@@ -60,9 +63,18 @@ def slurm_environment(
             SLURM_ARRAY_TASK_MAX=str(indices[-1]),
             SLURM_ARRAY_TASK_STEP=str(steps.pop() if len(steps) == 1 else 1),
         )
+        # Every element of the array shares one array job id (each keeps its own
+        # SLURM_JOB_ID): numeric, as SLURM's, and the same for every translation of the script.
+        # Under a real SLURM (the slurm provider) SLURM's own id wins: the script reads this
+        # one only when SLURM_ARRAY_JOB_ID is unset.
         if job_id is not None:
             env["SLURM_ARRAY_JOB_ID"] = job_id
+        else:
+            env[ARRAY_JOB_ID_FALLBACK] = numeric_id(script.text)
     return env
+
+
+ARRAY_JOB_ID_FALLBACK = "FLOW_SLURM_ARRAY_JOB_ID"  # an array's shared id where SLURM gives none
 
 
 SRUN_SHIM = r"""#!/bin/bash
@@ -144,10 +156,14 @@ def render_job_script(script: SbatchScript, *, workdir: str | None = None) -> st
         'export PATH="$FLOW_SLURM/bin:$PATH"\n'
         'export SLURM_SUBMIT_DIR="$PWD"\n'
         'export SLURM_NODEID="${FLOW_NODE_RANK:-${SLURM_NODEID:-0}}"\n'
-        'export SLURM_JOB_ID="${SLURM_JOB_ID:-${FLOW_TASK_ID:-0}}"\n'
+        # SLURM_JOB_ID is a number (scripts do arithmetic or printf %d on it): the task's
+        # FLOW_TASK_NUMBER from the startup script, the same on every node and every retry.
+        'export SLURM_JOB_ID="${SLURM_JOB_ID:-${FLOW_TASK_NUMBER:-0}}"\n'
         'export SLURM_JOBID="$SLURM_JOB_ID"\n'
         'if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then\n'
-        '  export SLURM_ARRAY_JOB_ID="${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}"\nfi\n'
+        '  fallback="${FLOW_SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}"\n'
+        '  export SLURM_ARRAY_JOB_ID="${SLURM_ARRAY_JOB_ID:-$fallback}"\n'
+        "fi\n"
         'export SLURM_PROCID="$SLURM_NODEID"\n'
         f"{cd}"
         'exec "$FLOW_SLURM/job.sbatch"\n'

@@ -41,6 +41,8 @@ class Directive:
     :ivar value: the value as sbatch reads it (quotes removed); None for a flag.
     :ivar prefix: ``#SBATCH``, ``#SLURM``, ``#PBS`` or ``#BSUB``.
     :ivar line: the 1-based line number; ``text`` the whole line.
+    :ivar written: for a ``#PBS``/``#BSUB`` option read as an sbatch one, how the script wrote
+        it (``-l walltime=01:00:00``); None for ``#SBATCH`` lines.
     """
 
     option: str
@@ -48,10 +50,14 @@ class Directive:
     line: int
     text: str
     prefix: str = "#SBATCH"
+    written: str | None = None
 
     @property
     def spelling(self) -> str:
-        """How a person would write it: ``--time=10``."""
+        """How a person would write it: ``--time=10``; a ``#PBS``/``#BSUB`` option as the
+        script wrote it (``#PBS -l walltime=01:00:00``)."""
+        if self.written is not None:
+            return f"{self.prefix} {self.written}"
         if self.option.startswith(("PBS ", "BSUB ")):
             return self.option.split(" ", 1)[1] + (f" {self.value}" if self.value else "")
         return f"--{self.option}" + (f"={self.value}" if self.value is not None else "")
@@ -290,13 +296,14 @@ def _pbs_directives(words: list[str], line: int, text: str, prefix: str) -> list
             continue
         mapping = _PBS_MAP if pbs else _BSUB_MAP
         option = mapping.get(letter)
+        written = f"-{letter}" + (f" {value}" if value is not None else "")
         if option == "hold":
-            out.append(Directive("hold", None, line, text, prefix))
+            out.append(Directive("hold", None, line, text, prefix, written))
         elif option == "time" and value is not None and ":" in value:  # BSUB -W HH:MM
             hours, _, minutes = value.partition(":")
-            out.append(Directive("time", f"{hours}:{minutes}:00", line, text, prefix))
+            out.append(Directive("time", f"{hours}:{minutes}:00", line, text, prefix, written))
         elif option is not None:
-            out.append(Directive(option, value, line, text, prefix))
+            out.append(Directive(option, value, line, text, prefix, written))
         else:
             out.append(Directive(f"{prefix[1:]} -{letter}", value, line, text, prefix))
     return out
@@ -306,18 +313,19 @@ def _pbs_resources(spec: str, line: int, text: str) -> list[Directive]:
     out: list[Directive] = []
     for item in spec.split(","):
         key, _, value = item.partition("=")
+        written = f"-l {item}"
         if key == "walltime":
-            out.append(Directive("time", value, line, text, "#PBS"))
+            out.append(Directive("time", value, line, text, "#PBS", written))
         elif key == "mem":
-            out.append(Directive("mem", value, line, text, "#PBS"))
+            out.append(Directive("mem", value, line, text, "#PBS", written))
         elif key == "nodes":
             count, _, rest = value.partition(":")
-            out.append(Directive("nodes", count, line, text, "#PBS"))
+            out.append(Directive("nodes", count, line, text, "#PBS", written))
             match = re.search(r"ppn=([0-9]+)", rest)
             # sbatch asks for nodes x ppn tasks; not count.isdigit(), which takes '²'
             if match and re.fullmatch(r"[0-9]+", count, re.ASCII):
                 tasks = str(int(count) * int(match.group(1)))
-                out.append(Directive("ntasks", tasks, line, text, "#PBS"))
+                out.append(Directive("ntasks", tasks, line, text, "#PBS", written))
         else:
             out.append(Directive(f"PBS -l {key}", value or None, line, text, "#PBS"))
     return out

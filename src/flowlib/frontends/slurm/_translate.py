@@ -132,13 +132,12 @@ def translate_sbatch(
     """
     parsed = parse_sbatch(script, source=source) if isinstance(script, str) else script
     plan = _Plan()
-    last_line = {d.option: d.line for d in parsed.directives}
+    last = {d.option: d for d in parsed.directives}
     for d in parsed.directives:
-        if last_line.get(d.option) != d.line or _later_same_line(parsed, d):
+        winner = last[d.option]
+        if winner is not d:
             plan.rows.append(
-                TranslationRow(
-                    d.line, d.spelling, "overridden", reason=f"a later --{d.option} wins"
-                )
+                TranslationRow(d.line, d.spelling, "overridden", reason=_overridden_by(d, winner))
             )
             continue
         _translate_one(parsed, d, plan, submit_env or {})
@@ -181,9 +180,12 @@ def translate_sbatch(
     return SbatchTranslation(parsed, tasks, report, parsed.array.indices, parsed.array.throttle)
 
 
-def _later_same_line(parsed: SbatchScript, d: Directive) -> bool:
-    same = [x for x in parsed.directives if x.option == d.option and x.line == d.line]
-    return len(same) > 1 and same[-1] is not d
+def _overridden_by(d: Directive, winner: Directive) -> str:
+    """Why ``d`` does not count: the directive that wins, named as the script wrote it."""
+    where = "later on the same line" if winner.line == d.line else f"on line {winner.line}"
+    if winner.prefix != d.prefix and winner.prefix in ("#PBS", "#BSUB"):
+        return f"{winner.spelling} {where} wins (sbatch reads {winner.prefix} lines last)"
+    return f"{winner.spelling} {where} wins"
 
 
 def _translate_one(
@@ -208,12 +210,22 @@ def _translate_one(
         plan.map(d, f"max_run_time_hours={hours:g}")
     elif option == "nodes":
         plan.fields["num_instances"] = parsed.num_nodes
-        plan.map(d, f"num_instances={parsed.num_nodes}")
+        nodes = parsed.nodes
+        if nodes is not None and nodes.maximum > nodes.minimum:
+            plan.map(
+                d,
+                f"num_instances={nodes.minimum} (the minimum of {nodes}: a flowlib task does "
+                "not grow or shrink)",
+            )
+        else:
+            plan.map(d, f"num_instances={parsed.num_nodes}")
     elif option in ("ntasks", "ntasks-per-node"):
         plan.fields.setdefault("num_instances", parsed.num_nodes)
         plan.map(d, f"SLURM_NTASKS={parsed.num_tasks}, srun launches the tasks")
     elif option == "cpus-per-task":
-        plan.map(d, f"SLURM_CPUS_PER_TASK={parsed.cpus_per_task}")
+        cpus = (parsed.cpus_per_task or 1) * _tasks_per_node(parsed)
+        plan.fields["min_vcpus"] = cpus
+        plan.map(d, f"min_vcpus={cpus} ({_cpus_text(parsed)}), SLURM_CPUS_PER_TASK")
     elif option == "job-name":
         plan.map(d, f"name={_slug(parsed.name)}, SLURM_JOB_NAME")
     elif option in ("gres", "gpus", "gpus-per-node", "gpus-per-task", "constraint", "partition"):
@@ -228,7 +240,7 @@ def _translate_one(
     elif option == "export":
         _export(parsed, d, plan, submit_env)
     elif option in ("mem", "mem-per-cpu", "mem-per-gpu"):
-        plan.ignore(d, "an instance type fixes the memory; pick one with enough")
+        _memory(parsed, d, plan)
     elif option == "array":
         assert parsed.array is not None
         throttle = f", at most {parsed.array.throttle} at once" if parsed.array.throttle else ""
@@ -242,15 +254,53 @@ def _translate_one(
         plan.ignore(d, spec.ignored if spec and spec.ignored else "not interpreted by flowlib")
 
 
+def _tasks_per_node(parsed: SbatchScript) -> int:
+    return parsed.ntasks_per_node or -(-parsed.num_tasks // parsed.num_nodes)
+
+
+def _cpus_text(parsed: SbatchScript) -> str:
+    tasks = _tasks_per_node(parsed)
+    each = parsed.cpus_per_task or 1
+    return f"{each} per task x {tasks} tasks per node" if tasks > 1 else f"{each} per task"
+
+
+def _memory(parsed: SbatchScript, d: Directive, plan: _Plan) -> None:
+    """``--mem`` (per node), ``--mem-per-cpu`` (x CPUs per node), ``--mem-per-gpu`` (x GPUs
+    per node) -> ``min_ram_gb``, host memory per instance."""
+    if d.option == "mem":
+        mb, how = parsed.mem_mb, "per node"
+        if mb == 0:
+            plan.map(d, "no minimum (--mem=0 asks for all of a node's memory)")
+            return
+    elif d.option == "mem-per-cpu":
+        cpus = (parsed.cpus_per_task or 1) * _tasks_per_node(parsed)
+        mb = (parsed.mem_per_cpu_mb or 0) * cpus
+        how = f"x {cpus} CPUs per node"
+    else:
+        request = parsed.gpu_request_per_node
+        if request is None:
+            plan.ignore(d, "memory per GPU, but the script asks for no GPU")
+            return
+        mb = (parsed.mem_per_gpu_mb or 0) * request.count
+        how = f"x {request.count} GPUs per node"
+    assert mb is not None
+    gb = max(1, -(-mb // 1024))
+    plan.fields["min_ram_gb"] = gb
+    plan.map(d, f"min_ram_gb={gb} ({how})")
+
+
 def _export(parsed: SbatchScript, d: Directive, plan: _Plan, submit_env: Mapping[str, str]) -> None:
     value = parsed.export or ""
     mapped: list[str] = []
     notes: list[str] = []
+    empty_start = False
     for item in filter(None, value.split(",")):
         name, eq, val = item.partition("=")
         if name.upper() in ("ALL", "NONE", "NIL") and not eq:
             if name.upper() == "ALL":
                 notes.append("ALL: the submitting shell's environment is not shipped")
+            else:
+                empty_start = True
             continue
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValidationError(
@@ -266,10 +316,17 @@ def _export(parsed: SbatchScript, d: Directive, plan: _Plan, submit_env: Mapping
             mapped.append(name)
         else:
             notes.append(f"{name}: not set where the script was translated")
-    if notes:
-        plan.ignore(d, "; ".join(notes) + (f" (env gets {', '.join(mapped)})" if mapped else ""))
+    if empty_start:
+        # NONE: the job starts from an empty environment, as every flowlib task does (the
+        # submitting shell's variables never travel): only SLURM_* and the task's env are set.
+        notes.insert(0, "NONE: starts from an empty environment, as every flowlib task does")
+    if mapped:
+        note = f" ({'; '.join(notes)})" if notes else ""
+        plan.map(d, f"env {', '.join(mapped)}{note}")
+    elif empty_start and len(notes) == 1:
+        plan.map(d, "env starts empty (NONE), as every flowlib task's does")
     else:
-        plan.map(d, f"env {', '.join(mapped)}" if mapped else "env (nothing to add)")
+        plan.ignore(d, "; ".join(notes) or "exports nothing")
 
 
 def _gpus(
@@ -278,7 +335,8 @@ def _gpus(
     partitions: Mapping[str, str],
     default_gpu: str | None,
 ) -> None:
-    """GPU type and count -> ``instance_type``, with one row per directive involved."""
+    """GPU type and count -> ``instance_type`` (a model is named) or ``gpu_count`` (any model),
+    with one row per directive involved."""
     request = parsed.gpu_request_per_node
     involved = [
         d
@@ -308,6 +366,8 @@ def _gpus(
         instance_type = f"{request.count if request else 1}x{gpu}"
     if instance_type is not None:
         plan.fields["instance_type"] = instance_type
+    elif request is not None:  # GPUs of any model: the planner picks the cheapest that fits
+        plan.fields["gpu_count"] = request.count
     for d in involved:
         gpu_option = d.option in ("gres", "gpus", "gpus-per-node", "gpus-per-task")
         if d.option == "partition" and source_option == "partition":
@@ -317,19 +377,28 @@ def _gpus(
         elif d.option == "constraint" and source_option == "constraint":
             plan.map(d, f"instance_type={instance_type} (GPU named by the constraint)")
         elif d.option == "constraint":
-            plan.ignore(
-                d, "names no GPU model flowlib knows (node features have no meaning off-cluster)"
-            )
+            plan.ignore(d, _constraint_unused(parsed, source_option, gpu))
         elif gpu_option and instance_type is not None:
             plan.map(d, f"instance_type={instance_type}, SLURM_GPUS_ON_NODE")
         elif gpu_option and request is None:
             plan.ignore(d, "asks for no GPU")
         else:
-            plan.ignore(
+            assert request is not None
+            plan.map(
                 d,
-                "no GPU model given: add a type (--gres=gpu:a100:1), a --constraint, "
-                "a partition map entry or default_gpu",
+                f"gpu_count={request.count} per node, any model (the cheapest that fits, or "
+                "default_gpu), SLURM_GPUS_ON_NODE",
             )
+
+
+def _constraint_unused(parsed: SbatchScript, source_option: str, gpu: str | None) -> str:
+    """Why a ``--constraint`` does not choose the GPU."""
+    named = _constraint_gpu(parsed.constraint or "")
+    if named is None:
+        return "names no GPU model flowlib knows (node features have no meaning off-cluster)"
+    if source_option == "partition":
+        return f"names {named}, but the partition map chooses the instance type"
+    return f"names {named}, but the GPU model comes from --{source_option} ({gpu})"
 
 
 def load_sbatch(path: Path, **options: Any) -> SbatchTranslation:

@@ -3,7 +3,8 @@ through the ``flowlib.providers`` entry point like any third-party provider.
 
 Settings come from the ``providers.fcp`` config section over the top-level keys (see
 :mod:`flowlib.providers.fcp._settings`). Tests and the emulator demo build the provider with an
-injected transport and host factory (:func:`make_provider`) or set ``remote_host: sandbox``.
+injected transport and host factory (:func:`make_provider`), or name a plugin's remote-host kind
+(``remote_host: flowlib.testing.emulators:sandbox``, what the emulator writes).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowlib.hookspecs import hookimpl
-from flowlib.providers.base import ProviderSpec
+from flowlib.providers.base import Feature, ProviderSpec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,7 +24,11 @@ if TYPE_CHECKING:
     from flowlib.providers.base import Provider, ProviderContext
     from flowlib.providers.fcp._provider import FcpProvider
 
-__all__ = ["flowlib_catalog_offers", "flowlib_providers", "make_provider"]
+__all__ = ["UNSUPPORTED", "flowlib_catalog_offers", "flowlib_providers", "make_provider"]
+
+UNSUPPORTED = {
+    Feature.HIBERNATE: "fcp bids can be paused, but flowlib does not expose it yet",
+}
 
 
 def make_provider(
@@ -49,7 +54,11 @@ def _factory(context: ProviderContext) -> Provider:
 
 @hookimpl
 def flowlib_providers() -> list[ProviderSpec]:
-    return [ProviderSpec("fcp", _factory, "FCP (Mithril) spot GPUs, bought at auction")]
+    return [
+        ProviderSpec(
+            "fcp", _factory, "FCP (Mithril) spot GPUs, bought at auction", unsupported=UNSUPPORTED
+        )
+    ]
 
 
 @hookimpl

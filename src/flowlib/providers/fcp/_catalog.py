@@ -19,7 +19,8 @@ from flowlib.errors import CapacityError, ValidationError
 if TYPE_CHECKING:
     from flowlib.catalog import Catalog, InstanceType, Offer
     from flowlib.models import TaskConfig
-    from flowlib.providers.fcp._api import FcpApi, Json
+    from flowlib.providers.fcp._api import FcpApi
+    from flowlib.providers.fcp._shapes import AuctionJson, InstanceTypeJson
 
 __all__ = ["FcpCatalog", "Placement", "dollars", "parse_dollars"]
 
@@ -169,7 +170,7 @@ class FcpCatalog:
         return self._names.get(fid, fid)
 
 
-def _shape(row: Json) -> InstanceType | None:
+def _shape(row: InstanceTypeJson) -> InstanceType | None:
     from flowlib.catalog import GPU_ALIASES, InstanceType
 
     try:
@@ -195,7 +196,7 @@ def _shape(row: Json) -> InstanceType | None:
         return None
 
 
-def _offer(market: Json, shapes: dict[str, InstanceType]) -> Offer | None:
+def _offer(market: AuctionJson, shapes: dict[str, InstanceType]) -> Offer | None:
     from flowlib.catalog import Offer
 
     shape = shapes.get(str(market.get("instance_type")))

@@ -9,17 +9,19 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import secrets
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowlib.errors import ValidationError
+from flowlib.errors import ProviderError, ValidationError
 
 if TYPE_CHECKING:
     from flowlib.core.hosts import HostAddress, RemoteHost
-    from flowlib.providers.fcp._api import FcpApi, Json
+    from flowlib.providers.fcp._api import FcpApi
+    from flowlib.providers.fcp._shapes import InstanceJson, SshKeyJson
 
 __all__ = [
     "address",
@@ -37,15 +39,36 @@ STARTUP_LOG = "${FLOW_ROOT:-}/var/log/foundry/startup_script.log"
 EXIT_CODE = "${FLOW_ROOT:-}/var/run/flow/exit_code"
 
 
-def address(inst: Json, user: str, key_path: str | None) -> HostAddress:
-    """Where an instance answers: ``ssh_destination`` is ``host`` or ``host:port``."""
+# ``host``, ``host:port``, ``[v6]:port``; a bare IPv6 address has colons and no port.
+_DESTINATION = re.compile(
+    r"\[(?P<v6>[^\]]+)\](?::(?P<v6port>[0-9]+))?"  # [2001:db8::1]:2222
+    r"|(?P<host>[^:]+):(?P<port>[0-9]+)"  # 203.0.113.17:2222
+)
+
+
+def address(inst: InstanceJson, user: str, key_path: str | None) -> HostAddress:
+    """Where an instance answers: ``ssh_destination`` is ``host``, ``host:port`` or
+    ``[IPv6]:port`` (port 22 when none is given). Raises ProviderError for a port that is not
+    one (1 to 65535), rather than guess."""
     from flowlib.core.hosts import HostAddress
 
-    dest = str(inst.get("ssh_destination") or "")
-    host, _, port = dest.rpartition(":") if dest.count(":") == 1 else (dest, "", "")
+    dest = str(inst.get("ssh_destination") or "").strip()
+    host, port = dest, "22"
+    match = _DESTINATION.fullmatch(dest)
+    if match is not None:
+        host = match["v6"] or match["host"]
+        port = match["v6port"] or match["port"] or "22"
+    elif dest.count(":") == 1:  # host:<something that is not a port>
+        host, port = dest.split(":")
+    if not (port.isascii() and port.isdecimal() and 0 < int(port) <= 65535):
+        raise ProviderError(
+            f"FCP reported an SSH destination flowlib cannot read: {dest!r}",
+            suggestions=["check `flow status` again later; report it to the cloud if it stays"],
+            provider="fcp",
+        )
     return HostAddress(
-        host=host or dest,
-        port=int(port) if port.isdigit() else 22,
+        host=host,
+        port=int(port),
         user=user,
         key_path=key_path,
         instance_id=str(inst.get("fid") or ""),
@@ -72,7 +95,7 @@ def saved_key_path(home: Path, project: str | None) -> str | None:
     return entry.get("private_key_path")
 
 
-def resolve_keys(names: Sequence[str], listed: list[Json]) -> list[str]:
+def resolve_keys(names: Sequence[str], listed: list[SshKeyJson]) -> list[str]:
     fids = []
     for name in names:
         match = [k for k in listed if name in (k.get("fid"), k.get("name"))]
@@ -87,7 +110,7 @@ def resolve_keys(names: Sequence[str], listed: list[Json]) -> list[str]:
     return fids
 
 
-def own_key(api: FcpApi, home: Path, project: str, listed: list[Json]) -> str:
+def own_key(api: FcpApi, home: Path, project: str, listed: list[SshKeyJson]) -> str:
     """flowlib's key for ``project``: reuse the saved one if the project still has it, else
     let FCP generate a pair and keep the private half (0600)."""
     saved = _saved(home)
@@ -167,7 +190,9 @@ def upload_code(host: RemoteHost, archive: Path) -> None:
     )
 
 
-def write_cluster_env(hosts: Callable[[Json], RemoteHost], nodes: list[Json]) -> None:
+def write_cluster_env(
+    hosts: Callable[[InstanceJson], RemoteHost], nodes: list[InstanceJson]
+) -> None:
     """Tell each node its rank and where the others are (``var/lib/flow/cluster.env``)."""
     ips = [str(n.get("private_ip") or "") for n in nodes]
     for rank, node in enumerate(nodes):

@@ -17,32 +17,47 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core.files import write_private
+from flowlib.core.hosts import reach
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
+from flowlib.core.startup import give_notice, notice_command
 from flowlib.errors import (
     FlowError,
     ProviderError,
     ValidationError,
-    VolumeNotFoundError,
 )
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
-from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.providers.fcp import _hosts, _status
-from flowlib.providers.fcp._api import FcpApi, Json
+from flowlib.providers.base import MASK as PREVIEW_MASK
+from flowlib.providers.base import Capabilities, TaskState
+from flowlib.providers.fcp import UNSUPPORTED, _hosts, _status
+from flowlib.providers.fcp._api import FcpApi
 from flowlib.providers.fcp._catalog import FcpCatalog, dollars
 from flowlib.providers.fcp._settings import FcpSettings
+from flowlib.providers.fcp._volumes import FcpVolumes, mounts
 
 if TYPE_CHECKING:
     import httpx
 
     from flowlib.catalog import Offer
-    from flowlib.core.hosts import HostFactory, PortForward, RemoteHost
+    from flowlib.core.hosts import HostFactory, RemoteHost
+    from flowlib.core.packaging import CodeArchive
     from flowlib.core.store import TaskRecord
+    from flowlib.models import PortForward
+    from flowlib.providers.fcp._catalog import Placement
+    from flowlib.providers.fcp._script import ReleaseKey, StartupScript
+    from flowlib.providers.fcp._shapes import (
+        BidJson,
+        BidRequest,
+        FcpTaskData,
+        InstanceJson,
+    )
 
 __all__ = ["FcpProvider", "bid_name"]
 
 log = logging.getLogger(__name__)
 # A task with no bid recorded this long after it was created: its submit died before the POST.
 SUBMIT_LOST_S = 600.0
+# The stop notice when FCP says the bid is outbid: its instances stop 5 minutes later.
+PREEMPT_NOTICE = "preempted: outbid on the spot market; the machine stops within 5 minutes"
 FEW = 3  # up to this many tasks: GET each bid; more: list the project's bids page by page
 
 
@@ -76,6 +91,7 @@ class FcpProvider:
         self._catalog: FcpCatalog | None = None
         self._project: str | None = None
         self._ssh_keys: dict[str, list[str]] = {}
+        self.volumes = FcpVolumes(lambda: self.api, self.project)
         from flowlib.core.cloud import KeptResults
 
         self.kept = KeptResults(self.home, self.name)
@@ -142,13 +158,7 @@ class FcpProvider:
     # -- what this provider can do -------------------------------------------------------
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            {
-                Feature.VOLUME_MOUNTS: "fcp attaches volumes to the bid but does not mount "
-                "them at a path yet: use s3:// data, or volumes= and mount them yourself",
-                Feature.HIBERNATE: "fcp bids can be paused, but flowlib does not expose it yet",
-            }
-        )
+        return Capabilities(UNSUPPORTED)
 
     def offers(self, config: TaskConfig) -> list[Offer]:
         return self.catalog.offers(config)
@@ -159,15 +169,15 @@ class FcpProvider:
         placement = self.catalog.place(config)
         for volume in config.volumes:
             if volume.volume_id is None and volume.size_gb is None and volume.name:
-                self._volume_by_name(volume.name)  # must exist
-        update: dict[str, Any] = {"region": placement.region}
+                self.volumes.by_name(volume.name)  # must exist
+        update: dict[str, str] = {"region": placement.region}
         if config.min_gpu_memory_gb is None:
             update["instance_type"] = placement.offer.name
         return config.model_copy(update=update)
 
     # -- submit ----------------------------------------------------------------------------
     def submit(self, record: TaskRecord) -> dict[str, Any]:
-        from flowlib.providers.fcp._script import ReleaseKey, render
+        from flowlib.providers.fcp._script import ReleaseKey
 
         config = record.config
         project = self.project()
@@ -177,31 +187,30 @@ class FcpProvider:
         if config.upload_code:
             from flowlib.core.packaging import package_directory
 
-            archive = package_directory(Path(config.code_dir or Path.cwd()))
-        volumes = self._bid_volumes(record, project, placement.region)
+            archive = package_directory(Path(config.code_dir or Path.cwd()), exclude=[self.home])
+        volumes = self.volumes.for_bid(record, placement.region)
         ssh_keys = self.ssh_key_fids(project, config.ssh_keys)
         release = None
-        data: dict[str, Any] = {"project": project, "bid_name": name, "region": placement.region}
+        data: FcpTaskData = {
+            "project": project,
+            "bid_name": name,
+            "region": placement.region,
+            "price_per_hour": placement.market_price,  # the task's price, kept (flow cost)
+        }
         if config.auto_terminate:
             key = self.api.create_api_key(name, _expiry(config))
             data["release_key"] = key["fid"]
             release = ReleaseKey(
                 self.settings.api_url, project, name, str(key["fid"]), str(key["secret"])
             )
-        script = render(
-            record.task_id,
-            config,
-            archive=archive,
-            release=release,
-            exit_grace_s=self.settings.exit_grace_s,
-        )
+        script = self._render(record, placement, archive, release, volumes)
         if script.mode == "upload" and archive is not None:
             path = self._task_dir(record.task_id) / "code.tar.gz"
             write_private(path, archive.data)
             data["code_upload"] = str(path)
         cap = config.max_price_per_hour
         limit = cap if cap is not None else placement.market_price * (1 + config.priority / 100)
-        body: Json = {
+        body: BidRequest = {
             "project": project,
             "region": placement.region,
             "instance_type": placement.instance_type_fid,
@@ -215,14 +224,54 @@ class FcpProvider:
             },
         }
         bid = self.api.create_bid(body, idempotency_key=f"flowlib-{record.task_id}")
-        data.update(
-            bid=bid["fid"],
-            limit_price=bid.get("limit_price"),
-            instance_type_fid=placement.instance_type_fid,
-            script_mode=script.mode,
-            volumes=volumes,
+        data["bid"] = bid["fid"]
+        data["limit_price"] = bid.get("limit_price")
+        data["instance_type_fid"] = placement.instance_type_fid
+        data["script_mode"] = script.mode
+        data["volumes"] = volumes
+        return dict(data)
+
+    def _render(
+        self,
+        record: TaskRecord,
+        placement: Placement,
+        archive: CodeArchive | None,
+        release: ReleaseKey | None,
+        volume_fids: list[str],
+    ) -> StartupScript:
+        """The startup script of the bid: one render for :meth:`submit` and the dry run."""
+        from flowlib.providers.fcp._script import render
+
+        return render(
+            record.task_id,
+            record.config,
+            archive=archive,
+            release=release,
+            exit_grace_s=self.settings.exit_grace_s,
+            gpus_per_node=placement.offer.instance_type.gpu_count,
+            volume_mounts=mounts(record.config, volume_fids),
         )
-        return data
+
+    def preview_script(self, record: TaskRecord, code: CodeArchive | None) -> str:
+        """The startup script :meth:`submit` would send for ``record``, by the same render,
+        creating nothing: the release key's id and secret masked, the project as configured
+        (its FID once this process has asked for it), and volumes not created yet named by
+        their spec (a new volume's FID, hence its device path, exists only after the submit)."""
+        from flowlib.providers.fcp._script import ReleaseKey
+
+        config = record.config
+        placement = self.catalog.place(config)
+        release = None
+        if config.auto_terminate:
+            project = self._project or self.settings.project or "PROJECT"
+            release = ReleaseKey(
+                self.settings.api_url, project, bid_name(record), "KEY_FID", PREVIEW_MASK
+            )
+        fids = [
+            spec.volume_id or f"vol_{spec.name or f'new{index}'}"
+            for index, spec in enumerate(config.volumes)
+        ]
+        return self._render(record, placement, code, release, fids).text
 
     def _task_dir(self, task_id: str) -> Path:
         path = self.home / "fcp" / task_id
@@ -232,7 +281,7 @@ class FcpProvider:
     # -- status ----------------------------------------------------------------------------
     def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
         bids = self._bids(records)
-        by_bid: dict[str, list[Json]] = {}
+        by_bid: dict[str, list[InstanceJson]] = {}
         wanted = [
             str(b["fid"])
             for r in records
@@ -254,10 +303,10 @@ class FcpProvider:
     def _project_of(self, record: TaskRecord) -> str:
         return str(record.provider_data.get("project") or self.project())
 
-    def _bids(self, records: Sequence[TaskRecord]) -> dict[str, Json]:
+    def _bids(self, records: Sequence[TaskRecord]) -> dict[str, BidJson]:
         """Each task's bid: GET by FID for a few tasks, else the project's list, newest first,
         until every one is found (one request per 100 bids)."""
-        found: dict[str, Json] = {}
+        found: dict[str, BidJson] = {}
         if not records:
             return found
         known = {str(r.provider_data["bid"]): r for r in records if r.provider_data.get("bid")}
@@ -282,16 +331,16 @@ class FcpProvider:
         return found
 
     def _state(
-        self, record: TaskRecord, bid: Json | None, by_bid: dict[str, list[Json]]
+        self, record: TaskRecord, bid: BidJson | None, by_bid: dict[str, list[InstanceJson]]
     ) -> TaskState:
         data = record.provider_data
-        updates: dict[str, Any] = {}
+        updates: FcpTaskData = {}
         if bid is not None and not data.get("bid"):
             updates["bid"] = bid["fid"]
         instances = by_bid.get(str(bid["fid"]), []) if bid is not None else []
         current = _current(bid, instances)
         preempted = sum(1 for i in instances if i.get("status") == "STATUS_PREEMPTED")
-        quantity = max(1, int((bid or {}).get("instance_quantity") or 1))
+        quantity = max(1, int((bid.get("instance_quantity") if bid else None) or 1))
         codes: dict[str, int] = {k: int(v) for k, v in (data.get("exit_codes") or {}).items()}
         stopped = set(data.get("stopped_nodes") or ())
         for fid, (code, stop) in self.kept.exits(record.task_id).items():
@@ -307,14 +356,34 @@ class FcpProvider:
             ]
             if reachable and bid.get("status") != "Terminated":
                 self._prepare_nodes(record, current, updates)
+            if reachable and bid.get("status") == "Preempting" and not data.get("stop_notice"):
+                for inst in reachable:  # the machine goes in 5 minutes: no waiting here
+                    with contextlib.suppress(FlowError, OSError):
+                        reach(self.host(inst)).run(notice_command(PREEMPT_NOTICE), timeout=30)
+                updates["stop_notice"] = True
+            read = []
             for inst in reachable:
                 found = self._read_exit(record, inst, keep=inst is current[0])
                 if found is not None:
+                    read.append(inst)
                     codes[str(inst["fid"])] = found[0]
                     if found[1]:
                         messages[str(inst["fid"])] = found[1]
                     if found[2]:
                         stopped.add(str(inst["fid"]))
+            if all(str(i["fid"]) in codes for i in current):
+                # Only now may the nodes release themselves: the first node's release ends
+                # the whole bid, and a node whose exit code was not read yet with it.
+                for inst in read:
+                    self._mark_read(inst)
+        if bid is not None and bid.get("status") == "Terminated" and current:
+            first = str(current[0]["fid"])  # released by itself: its results location knows
+            if first not in codes and record.config.results and len(current) == 1:
+                found_exit = self.kept.adopt(record, first)
+                if found_exit is not None:
+                    codes[first] = found_exit[0]
+                    if found_exit[1]:
+                        stopped.add(first)
         if codes != data.get("exit_codes", {}):
             updates["exit_codes"] = codes
         if sorted(stopped) != sorted(data.get("stopped_nodes") or ()):
@@ -346,25 +415,33 @@ class FcpProvider:
             self._revoke_key(record)  # every way a task ends ends its task-scoped key
             updates["key_revoked"] = True
         running = verdict.status == TaskStatus.RUNNING
+        started = None
+        if not record.started_at and running:
+            started = now
+        elif not record.started_at and terminal and codes:  # it ran between two looks
+            started = _first_created(current) or now
         return TaskState(
             status=verdict.status,
             exit_code=verdict.exit_code,
             provider_state=verdict.provider_state,
             message=verdict.message,
-            started_at=now if running and not record.started_at else None,
+            started_at=started,
             completed_at=now if terminal else None,
-            provider_data=updates,
+            provider_data=dict(updates),
         )
 
     def _read_exit(
-        self, record: TaskRecord, inst: Json, *, keep: bool
+        self, record: TaskRecord, inst: InstanceJson, *, keep: bool
     ) -> tuple[int, str | None, bool] | None:
         """The exit code the startup script left on the instance, its message and whether a
-        stop signal had reached the script, marking it read so the instance may release
-        itself; None when absent or unreachable. With ``keep``, the task's results (remote
-        calls) are copied home first."""
+        stop signal had reached the script (kept home); None when absent or unreachable.
+        With ``keep``, the task's results (remote calls) are copied home first."""
+        if self.settings.remote_host == "ssh" and not inst.get("ssh_destination"):
+            return None  # gone (or not up yet): nothing answers over SSH
         try:
-            host = self.host(inst)
+            # One try: a status never waits out a boot (the next look tries again) nor a
+            # machine going away, which would hold up every task polled with this one.
+            host = reach(self.host(inst))
             raw = host.read_file("/var/run/flow/exit_code")
             if raw is None:
                 return None
@@ -376,15 +453,25 @@ class FcpProvider:
                 self.kept.keep_log(record.task_id, host, "/var/log/flow/task.log")
             # Home first: once marked read, the instance may release itself at once.
             self.kept.keep_exit(record.task_id, str(inst["fid"]), code, stopped)
-            host.run('touch "${FLOW_ROOT:-}/var/run/flow/exit_code.read"', timeout=30)
         except (FlowError, OSError, ValueError) as exc:
             log.debug("fcp: cannot read the exit code of %s: %s", inst.get("fid"), exc)
             return None
         text = message.decode("utf-8", "replace").strip() if message else None
         return code, text or None, stopped
 
+    def _mark_read(self, inst: InstanceJson) -> None:
+        """Tell the instance its exit code was read (and kept): it may release itself now.
+        One try: a machine that stopped answering since (a cancel took it) is not waited for;
+        it releases itself after its grace, or the release behind this does."""
+        try:
+            reach(self.host(inst)).run(
+                'touch "${FLOW_ROOT:-}/var/run/flow/exit_code.read"', timeout=30
+            )
+        except (FlowError, OSError) as exc:
+            log.debug("fcp: cannot mark the exit code of %s read: %s", inst.get("fid"), exc)
+
     def _prepare_nodes(
-        self, record: TaskRecord, current: list[Json], updates: dict[str, Any]
+        self, record: TaskRecord, current: list[InstanceJson], updates: FcpTaskData
     ) -> None:
         """Once every node runs: copy the code in (when it did not fit the script) and tell
         multi-node tasks who is who."""
@@ -482,11 +569,25 @@ class FcpProvider:
             bid = self.api.find_bid(self._project_of(record), bid_name(record))
             fid = bid["fid"] if bid is not None else None
         if fid:
+            self._notice_before_cancel(record, str(fid))
             self.api.delete_bid(str(fid))
         self._revoke_key(record)
 
+    def _notice_before_cancel(self, record: TaskRecord, fid: str) -> None:
+        """The stop notice and up to ``stop_grace_s`` for the workload to save and end, before
+        the bid (and its instances) go."""
+        try:
+            bid = self.api.get_bid(fid)
+            instances = self.api.instances(self._project_of(record), [fid]) if bid else []
+        except FlowError as exc:
+            log.debug("fcp: no stop notice before the cancel of %s: %s", fid, exc)
+            return
+        up = [i for i in _current(bid, instances) if i.get("status") in _status.UP]
+        hosts = [self.host(i) for i in up]
+        give_notice(hosts, "cancelled: flow cancel", record.config.stop_grace_s, self.clock)
+
     # -- instances, ssh, ports ----------------------------------------------------------------
-    def _bid_and_instances(self, record: TaskRecord) -> tuple[Json | None, list[Json]]:
+    def _bid_and_instances(self, record: TaskRecord) -> tuple[BidJson | None, list[InstanceJson]]:
         """The task's bid (its FID recorded) and every instance of it, ended ones included."""
         fid = record.provider_data.get("bid")
         bid = self.api.get_bid(str(fid)) if fid else None
@@ -494,7 +595,7 @@ class FcpProvider:
             return None, []
         return bid, self.api.instances(self._project_of(record), [str(fid)])
 
-    def _nodes(self, record: TaskRecord) -> list[Json]:
+    def _nodes(self, record: TaskRecord) -> list[InstanceJson]:
         record = self._fresh(record)
         fid = record.provider_data.get("bid")
         if not fid:
@@ -504,7 +605,7 @@ class FcpProvider:
             return []
         return _current(bid, self.api.instances(self._project_of(record), [str(fid)]))
 
-    def _node(self, record: TaskRecord, node: int) -> Json | None:
+    def _node(self, record: TaskRecord, node: int) -> InstanceJson | None:
         nodes = self._nodes(record)
         if node >= len(nodes) or node < 0:
             if nodes:
@@ -515,19 +616,24 @@ class FcpProvider:
             return None
         return nodes[node]
 
-    def host(self, inst: Json) -> RemoteHost:
+    def host(self, inst: InstanceJson) -> RemoteHost:
         """The remote host of an instance (from the API's instance object)."""
         if self._host_factory is None:
-            from flowlib.core.cloud import host_factory
+            from flowlib.providers import host_factory
 
             s = self.settings
-            self._host_factory = host_factory(s.remote_host, s.sandbox_dir, self.home)
-        return self._host_factory(_hosts.address(inst, self.settings.ssh_user, self._login_key()))
+            self._host_factory = host_factory(
+                "fcp", s.remote_host, s.remote_host_options, self.home
+            )
+        key = self._login_key(inst.get("project") or self._project)
+        return self._host_factory(_hosts.address(inst, self.settings.ssh_user, key))
 
-    def _login_key(self) -> str | None:
+    def _login_key(self, project: str | None) -> str | None:
+        """``ssh_key_path``, else the key flowlib made for the instance's project (known from
+        the instance itself: a fresh process, ``flow ssh``, has not looked the project up)."""
         if self.settings.ssh_key_path is not None:
             return str(self.settings.ssh_key_path)
-        return _hosts.saved_key_path(self.home, self._project)
+        return _hosts.saved_key_path(self.home, project)
 
     def instances(self, record: TaskRecord) -> list[Instance]:
         out = []
@@ -558,7 +664,7 @@ class FcpProvider:
             )
         return out
 
-    def _running_node(self, record: TaskRecord, node: int) -> Json:
+    def _running_node(self, record: TaskRecord, node: int) -> InstanceJson:
         inst = self._node(record, node)
         if inst is None or inst.get("status") not in _status.UP:
             state = inst.get("status") if inst else "no instance yet"
@@ -606,75 +712,22 @@ class FcpProvider:
         return fids
 
     # -- volumes -----------------------------------------------------------------------------
-    def _volume_by_name(self, name: str) -> Json:
-        for vol in self.api.volumes(self.project()):
-            if vol.get("name") == name or vol.get("fid") == name:
-                return vol
-        raise VolumeNotFoundError(
-            f"no FCP volume called {name!r}",
-            suggestions=["`flow volumes` lists them; give size_gb to create one"],
-            provider="fcp",
-        )
-
-    def _bid_volumes(self, record: TaskRecord, project: str, region: str) -> list[str]:
-        fids = []
-        for index, spec in enumerate(record.config.volumes):
-            if spec.volume_id is not None or (spec.name and spec.size_gb is None):
-                vol = self._volume_by_name(spec.volume_id or spec.name or "")
-                if vol.get("region") != region:
-                    raise ValidationError(
-                        f"volume {vol.get('name')} is in {vol.get('region')}, the task runs in "
-                        f"{region}",
-                        suggestions=[f"set region={vol.get('region')!r} on the task"],
-                        provider="fcp",
-                    )
-                fids.append(str(vol["fid"]))
-                continue
-            name = spec.name or f"flowlib-{record.task_id.removeprefix('task-')}-{index}"
-            body = {
-                "name": name,
-                "project": project,
-                "disk_interface": "File" if spec.interface.value == "file" else "Block",
-                "region": region,
-                "size_gb": spec.size_gb,
-            }
-            created = self.api.create_volume(body, idempotency_key=f"flowlib-{name}")
-            fids.append(str(created["fid"]))
-        return fids
-
     def create_volume(self, size_gb: int, name: str | None = None) -> Volume:
-        import secrets
-
         region = self.settings.region or _default_region(self.catalog.offers())
-        name = name or f"flowlib-{secrets.token_hex(4)}"
-        body = {
-            "name": name,
-            "project": self.project(),
-            "disk_interface": "Block",
-            "region": region,
-            "size_gb": size_gb,
-        }
-        return _volume(self.api.create_volume(body, idempotency_key=f"flowlib-{name}"))
+        return self.volumes.create(size_gb, region, name)
 
     def list_volumes(self) -> list[Volume]:
-        return [_volume(v) for v in self.api.volumes(self.project())]
+        return self.volumes.list()
 
     def delete_volume(self, volume_id: str) -> None:
-        from flowlib.errors import ResourceNotFoundError
-
-        fid = volume_id if volume_id.startswith("vol_") else self._volume_by_name(volume_id)["fid"]
-        try:
-            self.api.delete_volume(str(fid))
-        except ResourceNotFoundError as exc:
-            raise VolumeNotFoundError(
-                f"no FCP volume {volume_id}", suggestions=["`flow volumes` lists them"]
-            ) from exc
+        self.volumes.delete(volume_id)
 
 
-def _current(bid: Json | None, instances: list[Json]) -> list[Json]:
+def _current(bid: BidJson | None, instances: list[InstanceJson]) -> list[InstanceJson]:
     """The bid's current instances (its ``instances`` list, in order) among ``instances``."""
     by_fid = {str(i["fid"]): i for i in instances}
-    return [by_fid[f] for f in (bid or {}).get("instances", []) if f in by_fid]
+    wanted = bid.get("instances", []) if bid is not None else []
+    return [by_fid[f] for f in wanted if f in by_fid]
 
 
 def _expiry(config: TaskConfig) -> str:
@@ -690,18 +743,11 @@ def _default_region(offers: list[Offer]) -> str:
     return regions[0]
 
 
-def _volume(row: Json) -> Volume:
-    from flowlib.models import StorageInterface
-
-    created = str(row.get("created_at") or "").replace("Z", "+00:00")
-    return Volume(
-        volume_id=str(row["fid"]),
-        name=str(row.get("name")),
-        size_gb=int(row.get("capacity_gb") or 0),
-        region=row.get("region"),
-        interface=StorageInterface.FILE
-        if row.get("interface") == "File"
-        else StorageInterface.BLOCK,
-        created_at=datetime.fromisoformat(created) if created else datetime.now(timezone.utc),
-        attached_to=list(row.get("bids") or []),
-    )
+def _first_created(instances: Sequence[InstanceJson]) -> datetime | None:
+    """When the first of a bid's instances was created (billing starts there): the start of a
+    task whose whole run fell between two status looks."""
+    times = []
+    for inst in instances:
+        with contextlib.suppress(TypeError, ValueError):
+            times.append(datetime.fromisoformat(str(inst.get("created_at")).replace("Z", "+00:00")))
+    return min(times, default=None)

@@ -10,11 +10,16 @@ FCP takes at most 10,000 characters, starting with ``#!/bin/bash``. In order of 
 Extra sections:
 
 - multi-node: every instance of a bid runs the same script, so it waits for
-  ``var/lib/flow/cluster.env`` (rank, node count, the first node's address), which the provider
-  writes to each node once all of them run;
+  ``var/lib/flow/cluster.env`` (rank, node count, the first node's private IP), which the
+  provider writes to each node once all of them run; the multi-node contract of every provider
+  (``MASTER_ADDR``, ``MASTER_PORT``, ``NODE_RANK``, ``WORLD_SIZE``, ``PET_*``: docs/multi-node.md)
+  is then derived from it on the node;
+- volumes: each volume of the bid is found by its serial, the volume's FID
+  (``/dev/disk/by-id/virtio-<FID>``), formatted when blank and mounted at its ``mount_path``;
 - self-release (``auto_terminate``): after the exit code is written, wait up to
   ``exit_grace_s`` for flowlib to read it (it touches ``exit_code.read`` and cancels the bid
-  itself), then cancel the bid with a task-scoped API key and revoke that key. The key is written
+  itself; with a results location, not once the exit code reached it), then cancel the bid
+  with a task-scoped API key and revoke that key. The key is written
   to a 0600 header file for curl (never on a command line, never echoed).
 """
 
@@ -24,8 +29,10 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flowlib.core._results_script import RESULTS_DONE
 from flowlib.core.startup import (
     SECTIONS,
+    MultiNode,
     ScriptContext,
     build_script,
     fit_script,
@@ -35,11 +42,14 @@ from flowlib.core.startup import (
 from flowlib.errors import PackagingError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from flowlib.core.packaging import CodeArchive
     from flowlib.core.startup import Section
+    from flowlib.data import VolumeMount
     from flowlib.models import TaskConfig
 
-__all__ = ["MAX_SCRIPT", "ReleaseKey", "StartupScript", "render"]
+__all__ = ["MAX_SCRIPT", "ReleaseKey", "StartupScript", "cluster_nodes", "render", "volume_device"]
 
 MAX_SCRIPT = 10_000
 CLUSTER_ENV = "var/lib/flow/cluster.env"
@@ -72,6 +82,22 @@ def _q(value: str) -> str:
     return shlex.quote(value)
 
 
+def volume_device(volume_fid: str) -> str:
+    """The device of an attached FCP volume on its instance: the virtio disk whose serial is the
+    volume's FID (udev links it by serial; a serial holds 20 characters, ``vol_`` + 16)."""
+    return f"/dev/disk/by-id/virtio-{volume_fid[:20]}"
+
+
+def cluster_nodes(gpus_per_node: int) -> MultiNode:
+    """The multi-node contract on an FCP node, from what ``cluster.env`` says (literal GPUs)."""
+    return MultiNode(
+        node_rank='"$FLOW_NODE_RANK"',
+        num_nodes='"$FLOW_NUM_NODES"',
+        main_ip='"$FLOW_MAIN_IP"',
+        gpus_per_node=str(max(0, gpus_per_node)),
+    )
+
+
 def section_cluster(ctx: ScriptContext) -> str:
     if ctx.config.num_instances < 2:
         return ""
@@ -102,7 +128,8 @@ def release_command(key: ReleaseKey, grace_s: float) -> str:
     return f"""flow_release() {{
   local waited=0 hdr="$FLOW_LIB/release.header" bid="" code="" i
   trap '' TERM HUP INT  # the instance stops once its bid is gone: finish revoking the key first
-  while [ ! -f "$FLOW_ROOT/{EXIT_READ}" ] && [ "$waited" -lt {int(grace_s)} ]; do
+  while [ ! -f "$FLOW_ROOT/{EXIT_READ}" ] && [ ! -f "$FLOW_ROOT/{RESULTS_DONE}" ] \\
+    && [ "$waited" -lt {int(grace_s)} ]; do
     sleep 1; waited=$((waited + 1))
   done
   (umask 077; printf 'Authorization: Bearer %s\\n' {_q(key.secret)} > "$hdr")
@@ -131,9 +158,13 @@ def render(
     archive: CodeArchive | None,
     release: ReleaseKey | None,
     exit_grace_s: float,
+    gpus_per_node: int = 0,
+    volume_mounts: Sequence[VolumeMount] = (),
     limit: int = MAX_SCRIPT,
 ) -> StartupScript:
-    """The script for ``config``, fitting ``limit`` characters (see the module docstring)."""
+    """The script for ``config``, fitting ``limit`` characters (see the module docstring).
+    ``gpus_per_node``: the instance type's GPUs (multi-node tasks); ``volume_mounts``: the
+    bid's volumes, each with its device (:func:`volume_device`)."""
     sections: list[Section] = list(SECTIONS)
     sections.insert(sections.index(section_env) + 1, section_cluster)
     sections.insert(sections.index(section_code), section_wait_code)
@@ -148,6 +179,8 @@ def render(
             code_at_path=archive is not None and not embed,
             release_command=command,
             docker=config.image is not None,
+            multi_node=cluster_nodes(gpus_per_node) if config.num_instances > 1 else None,
+            volume_mounts=volume_mounts,
         )
         return build_script(ctx, sections)
 

@@ -10,8 +10,9 @@ Every key, its default and what it is for::
                     flowlib creates once per project, its private half kept in FLOW_HOME/keys)
     ssh_key_path    the private key to log in with (default: the one flowlib created)
     ssh_user        ubuntu
-    remote_host     ssh (production: OpenSSH) | sandbox (an emulated cloud's instances)
-    sandbox_dir     with remote_host=sandbox: the directory holding one root per instance
+    remote_host     how instances are reached: ssh (OpenSSH), or a kind a plugin offers, by
+                    name or as MODULE:NAME (the emulators': flowlib.testing.emulators:sandbox)
+    remote_host_options  that kind's own options, a mapping (ssh takes none)
     catalog_ttl_s   how long instance types and spot prices are reused (60)
     poll_interval_s how often `wait` asks the API at most (5)
     exit_grace_s    how long a finished instance waits for flowlib to read its exit code before
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowlib.core.cloud import check_remote_host, unknown_keys
+from flowlib.core.cloud import unknown_keys
 from flowlib.errors import AuthenticationError, ConfigError
 
 __all__ = ["DEFAULT_API_URL", "FcpSettings"]
@@ -47,7 +48,7 @@ _KEYS = {
     "ssh_key_path",
     "ssh_user",
     "remote_host",
-    "sandbox_dir",
+    "remote_host_options",
     "catalog_ttl_s",
     "poll_interval_s",
     "exit_grace_s",
@@ -65,7 +66,7 @@ class FcpSettings:
     ssh_key_path: Path | None = None
     ssh_user: str = "ubuntu"
     remote_host: str = "ssh"
-    sandbox_dir: Path | None = None
+    remote_host_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     catalog_ttl_s: float = 60.0
     poll_interval_s: float = 5.0
     exit_grace_s: float = 120.0
@@ -78,19 +79,25 @@ class FcpSettings:
         try:
             keys = values.get("ssh_keys", ())
             values["ssh_keys"] = tuple([keys] if isinstance(keys, str) else keys)
-            for key in ("ssh_key_path", "sandbox_dir"):
-                if values.get(key) is not None:
-                    values[key] = Path(str(values[key])).expanduser()
+            if values.get("ssh_key_path") is not None:
+                values["ssh_key_path"] = Path(str(values["ssh_key_path"])).expanduser()
+            values["remote_host"] = str(values.get("remote_host", "ssh"))
+            values["remote_host_options"] = dict(values.get("remote_host_options") or {})
             for key in ("catalog_ttl_s", "poll_interval_s", "exit_grace_s", "timeout_s"):
                 if key in values:
                     values[key] = float(values[key])
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"invalid setting for provider fcp: {exc}",
-                suggestions=["numbers for *_s keys, a list for ssh_keys, paths for *_path/_dir"],
+                suggestions=[
+                    "numbers for *_s keys, a list for ssh_keys, a path for ssh_key_path, a "
+                    "mapping for remote_host_options"
+                ],
             ) from None
         made = cls(**values)
-        check_remote_host("fcp", made.remote_host, made.sandbox_dir)
+        from flowlib.providers import check_remote_host
+
+        check_remote_host("fcp", made.remote_host, made.remote_host_options)
         return made
 
     def secret(self) -> str:

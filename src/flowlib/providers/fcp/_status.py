@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flowlib.models import TaskStatus
 
+if TYPE_CHECKING:
+    from flowlib.providers.fcp._shapes import BidJson, InstanceJson
+
 __all__ = ["Facts", "Verdict", "combined_exit", "decide"]
 
-Json = dict[str, Any]
 PROVISIONING = frozenset(
     {"STATUS_NEW", "STATUS_CONFIRMED", "STATUS_INITIALIZING", "STATUS_STARTING"}
 )
@@ -28,8 +30,8 @@ ENDED = frozenset({"STATUS_TERMINATED", "STATUS_PREEMPTED", "STATUS_REPLACED", "
 class Facts:
     """What is known about one task now."""
 
-    bid: Json | None
-    current: Sequence[Json] = ()  # the bid's instances now, in node order
+    bid: BidJson | None
+    current: Sequence[InstanceJson] = ()  # the bid's instances now, in node order
     preemptions: int = 0  # allocations lost to preemption so far
     exit_codes: Mapping[str, int] = field(default_factory=dict)  # instance FID -> exit code
     messages: Mapping[str, str] = field(default_factory=dict)
@@ -71,6 +73,9 @@ def _ended(code: int, facts: Facts, state: str) -> Verdict:
     # A workload that ended on its own before the cancel reached it keeps its own result.
     if facts.cancel_requested and facts.stopped:
         return Verdict(TaskStatus.CANCELLED, state, "cancelled by user", code)
+    if facts.stopped and state == "Preempting":  # it stopped on the preemption notice
+        why = f"preempted: outbid; the workload stopped on the notice (exit {code})"
+        return Verdict(TaskStatus.FAILED, "preempted", why, code, release=True)
     status = TaskStatus.COMPLETED if code == 0 else TaskStatus.FAILED
     return Verdict(status, state, _message(facts), code, release=True)
 

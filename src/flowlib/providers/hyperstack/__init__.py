@@ -6,10 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowlib.hookspecs import hookimpl
-from flowlib.providers.base import ProviderSpec
+from flowlib.providers.base import Feature, ProviderSpec
 
 if TYPE_CHECKING:
     from flowlib.providers.base import Provider, ProviderContext
+
+UNSUPPORTED = {
+    Feature.SPOT: "Hyperstack rents on-demand VMs; there is no spot market",
+    Feature.MULTI_NODE: "one VM per task on hyperstack for now (num_instances=1)",
+    Feature.CONTAINER_IMAGE: "`image` is not run on hyperstack yet (no Docker set-up)",
+}
 
 
 def _factory(context: ProviderContext) -> Provider:
@@ -23,6 +29,9 @@ def _factory(context: ProviderContext) -> Provider:
 def flowlib_providers() -> list[ProviderSpec]:
     return [
         ProviderSpec(
-            "hyperstack", _factory, "Hyperstack on-demand GPU VMs (A6000, A100, H100, L40)"
+            "hyperstack",
+            _factory,
+            "Hyperstack on-demand GPU VMs (A6000, A100, H100, L40)",
+            unsupported=UNSUPPORTED,
         )
     ]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from flowlib.core.startup import SECTIONS, ScriptContext, build_script
 from flowlib.models import TaskConfig
+from flowlib.providers.hyperstack._names import QUEUE
 
 __all__ = [
     "AGENT_SCRIPT",
@@ -42,8 +43,6 @@ __all__ = [
     "probe_command",
     "task_script",
 ]
-
-QUEUE = "/var/lib/flow/queue"
 
 AGENT_SCRIPT = r"""#!/bin/bash
 # flowlib instance agent: runs queued tasks one at a time (oldest first) and puts this instance

@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from flowlib.providers.hyperstack._shapes import (
+        Attachment,
+        CreateVm,
+        EnvironmentRef,
+        Flavor,
+        Keypair,
+        VirtualMachine,
+        VolumeRow,
+    )
+
 __all__ = ["HyperstackApi", "Json"]
 
 Json = dict[str, Any]
@@ -62,6 +72,11 @@ class HyperstackApi:
             self._api = ApiClient(client, provider="hyperstack", **kwargs)
         return self._api
 
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.client.close()
+            self._api = None
+
     def call(
         self,
         method: str,
@@ -90,7 +105,7 @@ class HyperstackApi:
         return body
 
     # -- catalog -------------------------------------------------------------------------------
-    def flavors(self, region: str | None = None) -> list[Json]:
+    def flavors(self, region: str | None = None) -> list[Flavor]:
         params = {"region": region} if region else None
         groups = self.call("GET", "/core/flavors", params=params).get("data") or []
         return [f for g in groups for f in (g.get("flavors") or [])]
@@ -111,36 +126,38 @@ class HyperstackApi:
         return out
 
     # -- environments and keypairs -------------------------------------------------------------
-    def environments(self) -> list[Json]:
+    def environments(self) -> list[EnvironmentRef]:
         return list(self._pages("/core/environments", "environments"))
 
-    def create_environment(self, name: str, region: str) -> Json:
+    def create_environment(self, name: str, region: str) -> EnvironmentRef:
         body = {"name": name, "region": region}
-        env: Json = self.call("POST", "/core/environments", json=body)["environment"]
+        env: EnvironmentRef = self.call("POST", "/core/environments", json=body)["environment"]
         return env
 
-    def keypairs(self) -> list[Json]:
+    def keypairs(self) -> list[Keypair]:
         return list(self._pages("/core/keypairs", "keypairs"))
 
-    def import_keypair(self, name: str, environment: str, public_key: str) -> Json:
+    def import_keypair(self, name: str, environment: str, public_key: str) -> Keypair:
         body = {"name": name, "environment_name": environment, "public_key": public_key}
-        key: Json = self.call("POST", "/core/keypairs", json=body)["keypair"]
+        key: Keypair = self.call("POST", "/core/keypairs", json=body)["keypair"]
         return key
 
     # -- virtual machines ----------------------------------------------------------------------
-    def vms(self, search: str | None = None) -> list[Json]:
+    def vms(self, search: str | None = None) -> list[VirtualMachine]:
         """Every VM (whose name contains ``search``), one call per page of 100."""
         params = {"search": search} if search else {}
         return list(self._pages("/core/virtual-machines", "instances", params))
 
-    def create_vm(self, body: Json) -> list[Json]:
-        created: list[Json] = self.call("POST", "/core/virtual-machines", json=body)["instances"]
+    def create_vm(self, body: CreateVm) -> list[VirtualMachine]:
+        created: list[VirtualMachine] = self.call("POST", "/core/virtual-machines", json=body)[
+            "instances"
+        ]
         return created
 
-    def vm(self, vm_id: int) -> Json | None:
+    def vm(self, vm_id: int) -> VirtualMachine | None:
         """The VM, or None once it is gone (404)."""
         try:
-            found: Json = self.call("GET", f"/core/virtual-machines/{vm_id}")["instance"]
+            found: VirtualMachine = self.call("GET", f"/core/virtual-machines/{vm_id}")["instance"]
         except ResourceNotFoundError:
             return None
         return found
@@ -163,34 +180,32 @@ class HyperstackApi:
     def volume_types(self) -> list[str]:
         return [str(t) for t in self.call("GET", "/core/volume-types").get("volume_types") or []]
 
-    def volumes(self) -> list[Json]:
+    def volumes(self) -> list[VolumeRow]:
         return list(self._pages("/core/volumes", "volumes"))
 
-    def volume(self, volume_id: int) -> Json | None:
+    def volume(self, volume_id: int) -> VolumeRow | None:
         """The volume, or None when there is none with that id (404)."""
         try:
-            found: Json = self.call("GET", f"/core/volumes/{volume_id}")["volume"]
+            found: VolumeRow = self.call("GET", f"/core/volumes/{volume_id}")["volume"]
         except ResourceNotFoundError:
             return None
         return found
 
-    def create_volume(self, body: Json) -> Json:
-        created: Json = self.call("POST", "/core/volumes", json=body)["volume"]
+    def create_volume(self, body: Json) -> VolumeRow:
+        created: VolumeRow = self.call("POST", "/core/volumes", json=body)["volume"]
         return created
 
     def delete_volume(self, volume_id: int) -> None:
         self.call("DELETE", f"/core/volumes/{volume_id}")
 
-    def attach_volumes(self, vm_id: int, volume_ids: list[int]) -> list[Json]:
+    def attach_volumes(self, vm_id: int, volume_ids: list[int]) -> list[Attachment]:
         """Attach; each answer row names the ``device`` the volume got (``/dev/vdb``)."""
         body = {"volume_ids": volume_ids, "protected": False}
         path = f"/core/virtual-machines/{vm_id}/attach-volumes"
-        rows: list[Json] = self.call("POST", path, json=body).get("volume_attachments") or []
+        rows: list[Attachment] = self.call("POST", path, json=body).get("volume_attachments") or []
         return rows
 
-    def _pages(
-        self, path: str, key: str, params: Mapping[str, Any] | None = None
-    ) -> Iterator[Json]:
+    def _pages(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
         page = 1
         while True:
             query = {**(params or {}), "page": page, "pageSize": PAGE_SIZE}

@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flowlib.catalog import InstanceType, Offer, parse_instance_type
 from flowlib.errors import CapacityError, ValidationError
 from flowlib.models import TaskConfig
+
+if TYPE_CHECKING:
+    from flowlib.providers.hyperstack._shapes import Flavor
 
 __all__ = ["GPU_MODELS", "FlavorOffer", "choose", "to_offers"]
 
@@ -55,7 +59,7 @@ class FlavorOffer:
 
 
 def to_offers(
-    flavors: Sequence[Mapping[str, object]],
+    flavors: Sequence[Flavor],
     prices: Mapping[str, float],
     stock: Mapping[tuple[str, str], Mapping[str, int]],
 ) -> list[FlavorOffer]:

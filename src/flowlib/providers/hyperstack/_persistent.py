@@ -18,21 +18,32 @@ A task with ``instance_name="my-a6000"`` runs on the VM ``flowlib-my-a6000``::
 The store holds each task before anything else happens, so a client that dies between recording
 a task and delivering it loses nothing: the next status or submit delivers it. A delivery that is
 repeated (the answer was lost) is a no-op on the VM.
+
+What a delivered task's state means is decided by :func:`._status.decide_queued`; this module
+gathers the facts (one look at the instance's queue) and keeps the results.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlib.errors import APIError, FlowError, ProviderError, UnsupportedError, ValidationError
+from flowlib.core.hosts import reach
+from flowlib.errors import (
+    APIError,
+    FlowError,
+    ProviderError,
+    TimeoutError,
+    UnsupportedError,
+    ValidationError,
+)
 from flowlib.models import TaskStatus
 from flowlib.providers.base import TaskState
 from flowlib.providers.hyperstack._agent import (
-    QUEUE,
     AgentState,
     cancel_command,
     configure_command,
@@ -42,33 +53,33 @@ from flowlib.providers.hyperstack._agent import (
     probe_command,
     task_script,
 )
+from flowlib.providers.hyperstack._names import (
+    SSH_RULE,
+    VM_PREFIX,
+    instance_vm_name,
+    parse_int,
+    region_of,
+    task_paths,
+    vm_id,
+)
+from flowlib.providers.hyperstack._status import ASLEEP, QueuedFacts, decide_queued
 
 if TYPE_CHECKING:
+    from flowlib.core.cloud import KeptResults
     from flowlib.core.hosts import RemoteHost
+    from flowlib.core.seams import Clock
     from flowlib.core.store import TaskRecord
     from flowlib.models import TaskConfig
-    from flowlib.providers.hyperstack._api import Json
+    from flowlib.providers.hyperstack._api import HyperstackApi
     from flowlib.providers.hyperstack._offers import FlavorOffer
-    from flowlib.providers.hyperstack._provider import HyperstackProvider
+    from flowlib.providers.hyperstack._records import TaskRecords
+    from flowlib.providers.hyperstack._settings import HyperstackSettings
+    from flowlib.providers.hyperstack._shapes import CreateVm, VirtualMachine
+    from flowlib.providers.hyperstack._vms import VirtualMachines
 
 __all__ = ["INSTANCE_LABEL", "PersistentInstances", "instance_vm_name", "task_paths"]
 
 INSTANCE_LABEL = "flowlib-instance"
-_ASLEEP = frozenset({"HIBERNATED", "SHUTOFF"})
-_GOING = frozenset({"HIBERNATING", "STOPPING"})
-
-
-def instance_vm_name(name: str) -> str:
-    """The VM of a persistent instance (found again by this name)."""
-    from flowlib.providers.hyperstack._provider import VM_PREFIX
-
-    return f"{VM_PREFIX}{name}"
-
-
-def task_paths(task_id: str) -> tuple[str, str, str, str]:
-    """A queued task's log, exit code, start and message files on its instance."""
-    base = f"{QUEUE}/tasks/{task_id}"
-    return f"{base}/task.log", f"{base}/exit_code", f"{base}/started", f"{base}/message"
 
 
 @dataclass
@@ -81,21 +92,47 @@ class _Probe:
 
 
 class PersistentInstances:
-    """The persistent instances of one :class:`HyperstackProvider` (``provider.persistent``)."""
+    """The persistent instances of one Hyperstack account (``provider.persistent``).
 
-    def __init__(self, provider: HyperstackProvider) -> None:
-        self.provider = provider
-        self.settings = provider.settings
-        self.api = provider.api
+    It is handed what it uses: the API client and settings, VMs by name (``vms``), the task
+    store (``records``), where results are kept home (``kept``), the clock, FLOW_HOME (left out
+    of uploaded code), and from the provider the flavor choice (``choose``), flowlib's
+    environment of a region and keypair of an environment, and a host for a reachable VM."""
+
+    def __init__(
+        self,
+        api: HyperstackApi,
+        settings: HyperstackSettings,
+        *,
+        vms: VirtualMachines,
+        records: TaskRecords,
+        kept: KeptResults,
+        clock: Clock,
+        home: Path,
+        choose: Callable[[TaskConfig], FlavorOffer],
+        environment: Callable[[str], str],
+        keypair: Callable[[str], str],
+        host: Callable[[VirtualMachine], RemoteHost | None],
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.vms = vms
+        self.records = records
+        self.kept = kept
+        self.clock = clock
+        self.home = Path(home)
+        self.choose = choose
+        self.environment = environment
+        self.keypair = keypair
+        self.host = host
 
     # -- before anything is created -------------------------------------------------------
     def prepare(self, config: TaskConfig) -> TaskConfig:
         name = _name(config)
         vm = self.find(name)
         if vm is not None:
-            region = (vm.get("environment") or {}).get("region")
-            return config.model_copy(update={"region": region})
-        chosen = self.provider.choose(config)
+            return config.model_copy(update={"region": region_of(vm)})
+        chosen = self.choose(config)
         self.check_policy(name, chosen)
         return config.model_copy(update={"region": chosen.region})
 
@@ -120,10 +157,10 @@ class PersistentInstances:
         vm = self.ensure(name, record.config)
         data: dict[str, Any] = {"instance": name, "vm_name": instance_vm_name(name)}
         data.update(_where(vm))
-        self.provider._record_intent(record, data)
-        deadline = self.provider.clock.monotonic() + self.settings.wake_timeout_s
+        self.records.record(record.task_id, data)
+        deadline = self.clock.monotonic() + self.settings.wake_timeout_s
         sent = False
-        while self.provider.clock.monotonic() < deadline:
+        while self.clock.monotonic() < deadline:
             reached = self.reach(name, wake=True)
             if reached is not None:
                 vm, host = reached
@@ -132,19 +169,20 @@ class PersistentInstances:
                 # Gone to sleep as we delivered: wake it again, its queue is not empty.
                 if sent and self._still_awake(vm):
                     break
-            self.provider.clock.sleep(self.provider.poll_interval_s)
+            self.clock.sleep(self.settings.poll_interval_s)
         data["delivered"] = sent
         return data
 
-    def _still_awake(self, vm: Json) -> bool:
-        now = self.api.vm(int(vm["id"]))
+    def _still_awake(self, vm: VirtualMachine) -> bool:
+        now = self.api.vm(vm_id(vm))
         return now is not None and now.get("status") == "ACTIVE"
 
-    def find(self, name: str) -> Json | None:
-        found = self.provider.find_vms(instance_vm_name(name))
-        return self.provider._keep_one(found) if found else None
+    def find(self, name: str) -> VirtualMachine | None:
+        return self.vms.find_one(instance_vm_name(name))
 
-    def ensure(self, name: str, config: TaskConfig | None, vm: Json | None = None) -> Json:
+    def ensure(
+        self, name: str, config: TaskConfig | None, vm: VirtualMachine | None = None
+    ) -> VirtualMachine:
         """The instance's VM, created when absent (``config`` given), restored when
         hibernated, started when stopped. Never waits. ``vm``: the VM as just listed (else it
         is looked up)."""
@@ -161,7 +199,7 @@ class PersistentInstances:
         action = {"HIBERNATED": "hibernate-restore", "SHUTOFF": "start"}.get(status)
         if action is not None:
             with contextlib.suppress(APIError):  # changed meanwhile: the next look sees it
-                self.api.action(int(vm["id"]), action)
+                self.api.action(vm_id(vm), action)
         elif status == "ERROR":
             raise ProviderError(
                 f"instance {name} (VM {vm['id']}) is in ERROR",
@@ -170,53 +208,50 @@ class PersistentInstances:
             )
         return vm
 
-    def _create(self, name: str, config: TaskConfig) -> Json:
-        p = self.provider
-        chosen = p.choose(config)
+    def _create(self, name: str, config: TaskConfig) -> VirtualMachine:
+        chosen = self.choose(config)
         self.check_policy(name, chosen)
-        environment = p.environment(chosen.region)
-        from flowlib.providers.hyperstack._provider import SSH_RULE
-
-        body = {
+        environment = self.environment(chosen.region)
+        body: CreateVm = {
             "name": instance_vm_name(name),
             "environment_name": environment,
             "flavor_name": chosen.flavor,
             "image_name": self.settings.image,
-            "key_name": p.keypair(environment),
+            "key_name": self.keypair(environment),
             "count": 1,
             "assign_floating_ip": True,
             "user_data": first_boot_script(name, self.settings.ssh_user),
             "labels": ["flowlib", INSTANCE_LABEL],
             "security_rules": [SSH_RULE],
         }
-        return p.create_vm(instance_vm_name(name), body)
+        return self.vms.create(instance_vm_name(name), body)
 
     def reach(
-        self, name: str, *, wake: bool, vm: Json | None = None
-    ) -> tuple[Json, RemoteHost] | None:
+        self, name: str, *, wake: bool, vm: VirtualMachine | None = None
+    ) -> tuple[VirtualMachine, RemoteHost] | None:
         """The VM and a host that answers, when it is ACTIVE with an IP now; else None (after
         asking it to wake, with ``wake``). The agent is given its settings on the way. ``vm``:
         the VM as just listed (else it is looked up)."""
         vm = vm or self.find(name)
         if vm is None:
             return None
-        if wake and vm.get("status") in _ASLEEP:
+        if wake and vm.get("status") in ASLEEP:
             self.ensure(name, None, vm)
             return None
-        host = self.provider._host(vm)
+        host = self.host(vm)
         if host is None:
             return None
         try:
-            self.configure(vm, host)
+            self.configure(vm, reach(host))  # one try: no waiting out a boot here
         except FlowError:
             return None  # not answering yet (sshd still starting)
         return vm, host
 
-    def configure(self, vm: Json, host: RemoteHost) -> None:
+    def configure(self, vm: VirtualMachine, host: RemoteHost) -> None:
         key = self.settings.api_key
         secret = key.get_secret_value() if key is not None else ""
         command = configure_command(
-            int(vm["id"]),
+            vm_id(vm),
             self.settings.api_url,
             self.settings.idle_cooldown_s,
             self.settings.idle_policy,
@@ -233,15 +268,9 @@ class PersistentInstances:
     # -- delivery ---------------------------------------------------------------------------
     def undelivered(self, name: str, also: Iterable[TaskRecord] = ()) -> list[TaskRecord]:
         """This instance's tasks not delivered yet, oldest first (the store's and ``also``)."""
-        from flowlib.core.store import TaskStore
-
         found: dict[str, TaskRecord] = {r.task_id: r for r in also}
-        with TaskStore.at_home(self.provider.home) as store:
-            for r in store.list(
-                status=[TaskStatus.PENDING, TaskStatus.RUNNING], provider="hyperstack", limit=10_000
-            ):
-                if r.config.instance_name == name:
-                    found.setdefault(r.task_id, r)
+        for r in self.records.live_on(name):
+            found.setdefault(r.task_id, r)
         waiting = [
             r
             for r in found.values()
@@ -250,7 +279,7 @@ class PersistentInstances:
         return sorted(waiting, key=lambda r: (r.created_at, r.task_id))
 
     def flush(
-        self, name: str, vm: Json, host: RemoteHost, also: Sequence[TaskRecord] = ()
+        self, name: str, vm: VirtualMachine, host: RemoteHost, also: Sequence[TaskRecord] = ()
     ) -> set[str]:
         """Deliver every undelivered task of the instance, oldest first; their ids."""
         done: set[str] = set()
@@ -258,7 +287,7 @@ class PersistentInstances:
             self.deliver(host, record)
             done.add(record.task_id)
             update = {"delivered": True, "instance": name, **_where(vm)}
-            self.provider._record_intent(record, update)
+            self.records.record(record.task_id, update)
             record.provider_data = {**record.provider_data, **update}
         return done
 
@@ -266,11 +295,10 @@ class PersistentInstances:
         config = record.config
         code = None
         if config.upload_code:
-            from pathlib import Path
-
             from flowlib.core.packaging import package_directory
 
-            code = package_directory(Path(config.code_dir or Path.cwd())).data
+            code_dir = Path(config.code_dir or Path.cwd())
+            code = package_directory(code_dir, exclude=[self.home]).data
         script = task_script(record.task_id, config, code)
         seq = record.created_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         result = host.run(enqueue_command(seq, record.task_id), input=script.encode(), timeout=300)
@@ -284,7 +312,9 @@ class PersistentInstances:
             )
 
     # -- status -----------------------------------------------------------------------------
-    def states(self, records: Sequence[TaskRecord], listed: Sequence[Json]) -> dict[str, TaskState]:
+    def states(
+        self, records: Sequence[TaskRecord], listed: Sequence[VirtualMachine]
+    ) -> dict[str, TaskState]:
         by_instance: dict[str, list[TaskRecord]] = {}
         for r in records:
             by_instance.setdefault(_name(r.config), []).append(r)
@@ -293,8 +323,8 @@ class PersistentInstances:
             vm_name = instance_vm_name(name)
             try:
                 same = [v for v in listed if v.get("name") == vm_name]
-                same.sort(key=lambda v: int(v["id"]))  # oldest first, as find() has them
-                vm = self.provider._keep_one(same) if same else None
+                same.sort(key=vm_id)  # oldest first, as find() has them
+                vm = self.vms.keep_one(same) if same else None
                 out.update(self._instance_states(name, group, vm))
             except FlowError as exc:  # this instance cannot be looked at now; the others can
                 for r in group:
@@ -302,7 +332,7 @@ class PersistentInstances:
         return out
 
     def _instance_states(
-        self, name: str, records: list[TaskRecord], vm: Json | None
+        self, name: str, records: list[TaskRecord], vm: VirtualMachine | None
     ) -> dict[str, TaskState]:
         out: dict[str, TaskState] = {}
         waiting = [r for r in records if not r.provider_data.get("delivered")]
@@ -313,9 +343,9 @@ class PersistentInstances:
                 )
         waiting = [r for r in waiting if not r.cancel_requested]
         delivered: set[str] = set()
-        reached: tuple[Json, RemoteHost] | None = None
+        reached: tuple[VirtualMachine, RemoteHost] | None = None
         if waiting:
-            if vm is None or vm.get("status") in _ASLEEP:
+            if vm is None or vm.get("status") in ASLEEP:
                 vm = self.ensure(name, waiting[0].config, vm)  # created, restored or started
                 reached = self.reach(name, wake=True)  # a fresh look, after the wake
             else:
@@ -349,70 +379,40 @@ class PersistentInstances:
         self,
         name: str,
         record: TaskRecord,
-        vm: Json | None,
-        reached: tuple[Json, RemoteHost] | None,
+        vm: VirtualMachine | None,
+        reached: tuple[VirtualMachine, RemoteHost] | None,
         probe: _Probe | None,
     ) -> TaskState:
-        from flowlib.providers.hyperstack._provider import _epoch, _finished
-
-        data = record.provider_data
-        if data.get("exit_code") is not None:
-            return _finished(record, int(data["exit_code"]), "exited")
-        if vm is None:
-            if record.cancel_requested:
-                return TaskState(TaskStatus.CANCELLED, None, "deleted", "cancelled by user")
-            return TaskState(
-                TaskStatus.FAILED,
-                None,
-                "deleted",
-                f"instance {name} was deleted before the task reported an exit code",
-                completed_at=_now(),
-            )
-        raw = str(vm.get("status"))
-        if reached is None or probe is None:
-            if raw in _ASLEEP or raw in _GOING:
-                return TaskState(
-                    TaskStatus.RUNNING,
-                    provider_state=raw,
-                    message=f"instance {name} is {raw.lower()}: the task's result is read when "
-                    f"it wakes (`flow instance wake {name}`)",
-                )
-            return TaskState(TaskStatus.PENDING, provider_state=f"instance {raw}")
-        code, started = probe.tasks.get(record.task_id, (None, None))
-        began = _epoch(str(started).encode()) if started else None
-        if code is not None:
-            host = reached[1]
-            log, _, _, message_path = task_paths(record.task_id)
-            self.provider._keep_log(record, host, log)
-            message = host.read_file(message_path)
-            state = _finished(record, code, "exited")
-            state.started_at = began
-            if message:
-                state.message = message.decode("utf-8", "replace").strip() or state.message
-            state.provider_data = {"exit_code": code}
-            return state
-        if record.task_id in probe.pending:
-            position = probe.pending.index(record.task_id) + 1
-            return TaskState(
-                TaskStatus.PENDING,
-                provider_state=f"queued on {name}",
-                message=f"position {position} of {len(probe.pending)} in {name}'s queue",
-            )
-        if started is not None or record.task_id in probe.tasks:
-            return TaskState(
-                TaskStatus.RUNNING,
-                provider_state=f"running on {name}",
-                started_at=began,
-            )
-        if record.cancel_requested:
-            return TaskState(TaskStatus.CANCELLED, None, "dequeued", "cancelled by user")
-        return TaskState(
-            TaskStatus.FAILED,
-            None,
-            "lost",
-            f"task is neither queued nor run on instance {name}",
-            completed_at=_now(),
+        """Gather the facts :func:`._status.decide_queued` needs; a task that ended has its
+        log kept home and its message read first."""
+        stored = record.provider_data.get("exit_code")
+        facts = QueuedFacts(
+            instance=name,
+            now=_now(),
+            vm_status=str(vm.get("status")) if vm is not None else None,
+            stored_exit=int(stored) if stored is not None else None,
+            looked=reached is not None and probe is not None,
+            cancel_requested=record.cancel_requested,
         )
+        if stored is None and vm is not None and reached is not None and probe is not None:
+            code, started = probe.tasks.get(record.task_id, (None, None))
+            pending = probe.pending
+            facts = replace(
+                facts,
+                exit_code=code,
+                started=started,
+                known=record.task_id in probe.tasks,
+                position=pending.index(record.task_id) + 1 if record.task_id in pending else None,
+                queue_length=len(pending),
+            )
+            if code is not None:
+                host = reached[1]
+                log, _, _, message_path = task_paths(record.task_id)
+                self.kept.keep_log(record.task_id, host, log)
+                message = host.read_file(message_path)
+                text = message.decode("utf-8", "replace").strip() if message else None
+                facts = replace(facts, message=text)
+        return decide_queued(facts)
 
     def _probe(self, host: RemoteHost, task_ids: Sequence[str]) -> _Probe:
         result = host.run(probe_command(task_ids), timeout=60)
@@ -431,7 +431,7 @@ class PersistentInstances:
         for line in rows.splitlines():
             words = line.split()
             if len(words) == 3:
-                tasks[words[0]] = (_int(words[1]), _int(words[2]))
+                tasks[words[0]] = (parse_int(words[1]), parse_int(words[2]))
         return _Probe(parse_agent_state(head.strip()), pending, tasks)
 
     # -- cancel -----------------------------------------------------------------------------
@@ -448,8 +448,6 @@ class PersistentInstances:
     # -- the instances themselves (flow instance ...) -----------------------------------------
     def list_all(self) -> list[dict[str, Any]]:
         """Every persistent instance flowlib made, with its state."""
-        from flowlib.providers.hyperstack._provider import VM_PREFIX
-
         vms = [
             v for v in self.api.vms(search=VM_PREFIX) if INSTANCE_LABEL in (v.get("labels") or [])
         ]
@@ -460,7 +458,7 @@ class PersistentInstances:
         ``stopped``, ``waking``, ``going to sleep``...) and its queue."""
         return self._view(name, self.find(name))
 
-    def _view(self, name: str, vm: Json | None) -> dict[str, Any]:
+    def _view(self, name: str, vm: VirtualMachine | None) -> dict[str, Any]:
         undelivered = [r.task_id for r in self.undelivered(name)]
         view: dict[str, Any] = {
             "name": name,
@@ -481,11 +479,11 @@ class PersistentInstances:
             return view
         raw = str(vm.get("status"))
         view.update(
-            vm_id=int(vm["id"]),
+            vm_id=vm_id(vm),
             status=raw,
             ip=vm.get("floating_ip"),
             flavor=(vm.get("flavor") or {}).get("name"),
-            region=(vm.get("environment") or {}).get("region"),
+            region=region_of(vm),
             state={
                 "HIBERNATED": "hibernated",
                 "SHUTOFF": "stopped",
@@ -525,22 +523,20 @@ class PersistentInstances:
         what waits for it."""
         self.ensure(name, None)
         if wait:
-            deadline = self.provider.clock.monotonic() + self.settings.wake_timeout_s
+            deadline = self.clock.monotonic() + self.settings.wake_timeout_s
             while True:
                 reached = self.reach(name, wake=True)
                 if reached is not None:
                     self.flush(name, reached[0], reached[1])
                     break
-                if self.provider.clock.monotonic() >= deadline:
-                    from flowlib.errors import TimeoutError
-
+                if self.clock.monotonic() >= deadline:
                     raise TimeoutError(
                         f"instance {name} is not reachable after "
                         f"{self.settings.wake_timeout_s:g} s",
                         suggestions=["`flow instance list` shows its state; wake it again later"],
                         provider="hyperstack",
                     )
-                self.provider.clock.sleep(self.provider.poll_interval_s)
+                self.clock.sleep(self.settings.poll_interval_s)
         return self.describe(name)
 
     def hibernate(self, name: str) -> dict[str, Any]:
@@ -552,7 +548,7 @@ class PersistentInstances:
                 suggestions=["`flow instance list` shows the instances"],
                 provider="hyperstack",
             )
-        vm_id, policy = int(vm["id"]), self.settings.idle_policy
+        policy = self.settings.idle_policy
         if vm.get("status") != "ACTIVE":
             raise ValidationError(
                 f"instance {name} is {vm.get('status')}; only an ACTIVE instance can go to sleep",
@@ -561,25 +557,20 @@ class PersistentInstances:
             )
         if policy == "delete":
             return self.delete(name)
-        self.api.action(vm_id, policy, **({"retain_ip": "true"} if policy == "hibernate" else {}))
+        self.api.action(
+            vm_id(vm), policy, **({"retain_ip": "true"} if policy == "hibernate" else {})
+        )
         return self.describe(name)
 
     def delete(self, name: str) -> dict[str, Any]:
         """Delete the instance's VM (and its disk) and wait until it is gone. Its unfinished
         tasks are cancelled."""
-        from flowlib.core.store import TaskStore
-
-        with TaskStore.at_home(self.provider.home) as store:
-            for r in store.list(
-                status=[TaskStatus.PENDING, TaskStatus.RUNNING], provider="hyperstack", limit=10_000
-            ):
-                if r.config.instance_name == name:
-                    store.update(r.task_id, cancel_requested=True)
-        vms = self.provider.find_vms(instance_vm_name(name))
+        self.records.cancel_on(name)
+        vms = self.vms.find(instance_vm_name(name))
         for vm in vms:
-            self.api.delete_vm(int(vm["id"]))
-        ids = [int(v["id"]) for v in vms]
-        self.provider.wait_gone(ids, f"instance {name}", f"`flow instance delete {name}`")
+            self.api.delete_vm(vm_id(vm))
+        ids = [vm_id(v) for v in vms]
+        self.vms.wait_gone(ids, f"instance {name}", f"`flow instance delete {name}`")
         return self.describe(name)
 
 
@@ -588,23 +579,16 @@ def _name(config: TaskConfig) -> str:
     return config.instance_name
 
 
-def _where(vm: Json) -> dict[str, Any]:
+def _where(vm: VirtualMachine) -> dict[str, Any]:
     return {
         "vm_id": vm.get("id"),
-        "region": (vm.get("environment") or {}).get("region"),
+        "region": region_of(vm),
         "flavor": (vm.get("flavor") or {}).get("name"),
     }
 
 
 def _waiting(record: TaskRecord, message: str) -> TaskState:
     return TaskState(TaskStatus.PENDING, provider_state="queued", message=message)
-
-
-def _int(word: str) -> int | None:
-    try:
-        return int(word)
-    except ValueError:
-        return None
 
 
 def _now() -> datetime:

@@ -13,6 +13,10 @@ Life of a task::
 
 A task with ``instance_name`` runs on a persistent instance instead (hibernated when idle,
 woken on submit): :mod:`._persistent`, reached as ``provider.persistent``.
+
+The provider does the I/O; what a task's facts mean is decided by :mod:`._status`. Its
+collaborators get only what they use: :mod:`._vms` (VMs by name), :mod:`._records` (the store),
+:mod:`._volumes`, :mod:`._persistent`; the names they share live in :mod:`._names`.
 """
 
 from __future__ import annotations
@@ -21,66 +25,64 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core.hosts import reach
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
-from flowlib.errors import (
-    FlowError,
-    ProviderError,
-    StoreError,
-    TaskNotFoundError,
-    TimeoutError,
-    UnsupportedError,
+from flowlib.core.startup import give_notice
+from flowlib.errors import FlowError, ProviderError, UnsupportedError
+from flowlib.models import Instance, InstanceStatus, TaskConfig, Volume
+from flowlib.providers.base import MASK as PREVIEW_MASK
+from flowlib.providers.base import Capabilities, TaskState
+from flowlib.providers.hyperstack import UNSUPPORTED
+from flowlib.providers.hyperstack._api import HyperstackApi
+from flowlib.providers.hyperstack._names import (
+    EXIT_CODE,
+    MESSAGE,
+    SSH_RULE,
+    STARTED,
+    STOP_REQUESTED,
+    TASK_LOG,
+    VM_PREFIX,
+    epoch,
+    parse_int,
+    region_of,
+    task_paths,
+    vm_id,
+    vm_name,
 )
-from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
-from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.providers.hyperstack._api import HyperstackApi, Json
 from flowlib.providers.hyperstack._offers import FlavorOffer, choose, matching, to_offers
+from flowlib.providers.hyperstack._persistent import PersistentInstances
+from flowlib.providers.hyperstack._records import TaskRecords
+from flowlib.providers.hyperstack._release import release_command
 from flowlib.providers.hyperstack._settings import HyperstackSettings
+from flowlib.providers.hyperstack._status import BOOTING, WAKING, Exited, Facts, decide, to_read
+from flowlib.providers.hyperstack._vms import VirtualMachines
+from flowlib.providers.hyperstack._volumes import HyperstackVolumes
 
 if TYPE_CHECKING:
     import httpx
 
     from flowlib.catalog import Offer
     from flowlib.core.hosts import HostFactory, RemoteHost
+    from flowlib.core.packaging import CodeArchive
     from flowlib.core.store import TaskRecord
+    from flowlib.providers.hyperstack._shapes import CreateVm, Keypair, VirtualMachine
 
 __all__ = ["USER_DATA_LIMIT", "VM_PREFIX", "HyperstackProvider", "vm_name"]
 
 log = logging.getLogger(__name__)
-VM_PREFIX = "flowlib-"
 USER_DATA_LIMIT = 65_535
-TASK_LOG = "/var/log/flow/task.log"
-EXIT_CODE = "/var/run/flow/exit_code"
-STARTED = "/var/run/flow/started"
-MESSAGE = "/var/run/flow/message"
-STOP_REQUESTED = "/var/run/flow/stop_requested"
-# A task with no VM this long after it was created: its submit died before the create.
-SUBMIT_LOST_S = 600.0
-SSH_RULE = {
-    "direction": "ingress",
-    "ethertype": "IPv4",
-    "protocol": "tcp",
-    "remote_ip_prefix": "0.0.0.0/0",
-    "port_range_min": 22,
-    "port_range_max": 22,
-}
-_PENDING = frozenset({"CREATING", "BUILD"})
-_WAKING = _PENDING | {"RESTORING", "STARTING", "REBOOTING"}
-_CREATE_ATTEMPTS = 3
-
-
-def vm_name(task_id: str) -> str:
-    """The VM of a task: found again by this name after a crash or an ambiguous create."""
-    return f"{VM_PREFIX}{task_id}"
 
 
 class HyperstackProvider:
     name = "hyperstack"
     # A finished task's machine is released when flowlib looks at it: a keeper looks.
     needs_keeper = True
+    requests_per_minute = 500  # per source IP, every endpoint together (the keeper paces itself)
 
     def __init__(
         self,
@@ -100,29 +102,44 @@ class HyperstackProvider:
         self._environments: dict[str, str] = {}  # region -> environment name
         self._keypairs: dict[str, str] = {}  # environment -> keypair name
         self._key_path: Path | None = None
-        from flowlib.providers.hyperstack._persistent import PersistentInstances
-
-        self.persistent = PersistentInstances(self)
-        from flowlib.providers.hyperstack._volumes import HyperstackVolumes
-
-        self.volumes = HyperstackVolumes(self)
         from flowlib.core.cloud import KeptResults
 
         self.kept = KeptResults(self.home, self.name)
+        self.records = TaskRecords(self.home)
+        self.vms = VirtualMachines(
+            self.api,
+            clock,
+            delete_timeout_s=settings.delete_timeout_s,
+            poll_interval_s=settings.poll_interval_s,
+        )
+        self.persistent = PersistentInstances(
+            self.api,
+            settings,
+            vms=self.vms,
+            records=self.records,
+            kept=self.kept,
+            clock=clock,
+            home=self.home,
+            choose=self.choose,
+            environment=self.environment,
+            keypair=self.keypair,
+            host=self._host,
+        )
+        self.volumes = HyperstackVolumes(
+            self.api, settings, environment=self.environment, choose=self.choose
+        )
 
     # -- what this provider can do -------------------------------------------------------
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            {
-                Feature.SPOT: "Hyperstack rents on-demand VMs; there is no spot market",
-                Feature.MULTI_NODE: "one VM per task on hyperstack for now (num_instances=1)",
-                Feature.CONTAINER_IMAGE: "`image` is not run on hyperstack yet (no Docker set-up)",
-            }
-        )
+        return Capabilities(UNSUPPORTED)
 
     def _flavor_offers(self, region: str | None = None) -> list[FlavorOffer]:
         return to_offers(self.api.flavors(region), self.api.pricebook(), self.api.stock())
+
+    def close(self) -> None:
+        """Close the HTTP client (a later call opens a new one)."""
+        self.api.close()
 
     def offers(self, config: TaskConfig) -> list[Offer]:
         region = config.region or self.settings.region
@@ -176,9 +193,9 @@ class HyperstackProvider:
         }
         if config.volumes:  # their names are stored before any is created
             planned = self.volumes.planned(record)
-            self._record_intent(record, {**data, "volumes": planned})
+            self.records.record(record.task_id, {**data, "volumes": planned})
             data["volumes"] = self.volumes.provide(record, planned, environment)
-        body = {
+        body: CreateVm = {
             "name": name,
             "environment_name": environment,
             "flavor_name": chosen.flavor,
@@ -190,76 +207,59 @@ class HyperstackProvider:
             "labels": ["flowlib"],
             "security_rules": [SSH_RULE],
         }
-        self._record_intent(record, data)
-        vm = self.create_vm(name, body)
+        self.records.record(record.task_id, data)  # before the VM exists: a crash finds it
+        vm = self.vms.create(name, body)
         return {**data, "vm_id": vm["id"]}
 
     def _user_data(self, record: TaskRecord) -> str:
+        code = None
+        if record.config.upload_code:
+            from flowlib.core.packaging import package_directory
+
+            code_dir = Path(record.config.code_dir or Path.cwd())
+            code = package_directory(code_dir, exclude=[self.home]).data
+        return self._render(record, code, self._release_key())
+
+    def preview_script(self, record: TaskRecord, code: CodeArchive | None) -> str:
+        """The user data :meth:`submit` would send for ``record``, by the same render, creating
+        nothing: the key the VM releases itself with shown as ``***``."""
+        data = code.data if code is not None and record.config.upload_code else None
+        return self._render(record, data, PREVIEW_MASK if self._release_key() else None)
+
+    def _render(self, record: TaskRecord, code: bytes | None, release_key: str | None) -> str:
+        """The VM's user data: one render for :meth:`submit` and the dry run."""
         from flowlib.core.startup import ScriptContext, build_script, fit_script
         from flowlib.data import VolumeMount
 
         config = record.config
-        code = None
-        if config.upload_code:
-            from flowlib.core.packaging import package_directory
-
-            code = package_directory(Path(config.code_dir or Path.cwd())).data
         names = [v.get("name") for v in self.volumes.planned(record)]
         mounts = [
             VolumeMount(str(n), v.mount_path) for n, v in zip(names, config.volumes, strict=True)
         ]
+        s = self.settings
+        release = None
+        if release_key is not None and config.auto_terminate:
+            release = release_command(
+                s.api_url, vm_name(record.task_id), release_key, s.exit_grace_s
+            )
         context = ScriptContext(
             task_id=record.task_id,
             config=config,
             code=code,
             volume_mounts=mounts,
-            volume_wait_s=int(self.settings.volume_attach_timeout_s),
+            volume_wait_s=int(s.volume_attach_timeout_s),
+            release_command=release,
         )
-        script = build_script(context)
-        return fit_script(script, USER_DATA_LIMIT)
+        return fit_script(build_script(context), USER_DATA_LIMIT)
 
-    def _record_intent(self, record: TaskRecord, data: dict[str, Any]) -> None:
-        """The VM's name goes into the store before the VM exists: a crash after the create
-        leaves a record that finds (and releases) it. Merged key by key (a status running
-        meanwhile keeps its keys); the handle shares this process's one connection to the
-        file (:mod:`flowlib.core.store`)."""
-        from flowlib.core.store import TaskStore
-
-        try:
-            with TaskStore.at_home(self.home) as store:
-                store.update(record.task_id, data=data)
-        except TaskNotFoundError:
-            pass  # the engine keeps its store elsewhere; the name still derives from the id
-        except StoreError as exc:
-            raise ProviderError(
-                f"cannot record task {record.task_id} before creating its VM: {exc.message}",
-                suggestions=exc.suggestions,
-                provider="hyperstack",
-            ) from exc
-
-    def create_vm(self, name: str, body: Json) -> Json:
-        """Create the VM called ``name`` exactly once: a VM of that name is adopted, and a
-        create whose answer was lost is looked up by name before it is sent again (after the
-        last try too). Raises :class:`~flowlib.core.http.AmbiguousRequestError` when it stays
-        unknown whether the VM exists: a later status looks it up by name."""
-        from flowlib.core.cloud import create_once
-
-        def find() -> Json | None:
-            existing = self.find_vms(name)
-            return self._keep_one(existing) if existing else None
-
-        return find() or create_once(
-            lambda: self.api.create_vm(body)[0], find, attempts=_CREATE_ATTEMPTS
-        )
-
-    def find_vms(self, name: str) -> list[Json]:
-        """Live VMs called exactly ``name``, oldest first."""
-        return sorted((v for v in self.api.vms(search=name) if v.get("name") == name), key=_id)
-
-    def _keep_one(self, vms: list[Json]) -> Json:
-        for extra in vms[1:]:  # never two VMs for one task: the newer ones go
-            self.api.delete_vm(_id(extra))
-        return vms[0]
+    def _release_key(self) -> str | None:
+        """The key the VM deletes itself with (``self_release``; :mod:`._release`), None when
+        it does not: self-release off, or no key to do it with."""
+        s = self.settings
+        key = s.release_api_key or s.api_key
+        if not s.self_release or key is None:
+            return None
+        return key.get_secret_value()
 
     def environment(self, region: str) -> str:
         """flowlib's environment in ``region``, created on first use."""
@@ -341,10 +341,10 @@ class HyperstackProvider:
     # -- status ----------------------------------------------------------------------------
     def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
         listed = self.api.vms(search=VM_PREFIX)
-        by_id = {_id(v): v for v in listed}
-        by_name: dict[str, Json] = {}
-        named: dict[str, list[Json]] = {}
-        for item in sorted(listed, key=_id):  # oldest first
+        by_id = {vm_id(v): v for v in listed}
+        by_name: dict[str, VirtualMachine] = {}
+        named: dict[str, list[VirtualMachine]] = {}
+        for item in sorted(listed, key=vm_id):  # oldest first
             by_name.setdefault(str(item.get("name")), item)
             named.setdefault(str(item.get("name")), []).append(item)
         on_instances = [r for r in records if r.config.instance_name]
@@ -352,100 +352,79 @@ class HyperstackProvider:
         for record in records:
             if record.config.instance_name:
                 continue
-            vm_id = record.provider_data.get("vm_id")
-            found = by_id.get(int(vm_id)) if vm_id is not None else None
+            recorded = record.provider_data.get("vm_id")
+            found = by_id.get(int(recorded)) if recorded is not None else None
             found = found or by_name.get(vm_name(record.task_id))
             try:
-                self._delete_extras(named.get(vm_name(record.task_id), []), found)
+                self.vms.delete_extras(named.get(vm_name(record.task_id), []), found)
                 states[record.task_id] = self._state(record, found)
             except FlowError as exc:  # this task is answered next time; the others now
                 log.warning("hyperstack: status of %s failed: %s", record.task_id, exc)
         return states
 
-    def _delete_extras(self, vms: list[Json], kept: Json | None) -> None:
-        """A create the API answered too late can still make a second VM of the task's name
-        after the look-up by name found none: any VM of that name but the task's own goes."""
-        for extra in vms:
-            if kept is not None and _id(extra) != _id(kept) and extra.get("status") != "DELETING":
-                log.warning("hyperstack: deleting VM %s, a duplicate of %s", _id(extra), _id(kept))
-                self.api.delete_vm(_id(extra))
-
-    def _state(self, record: TaskRecord, vm: Json | None) -> TaskState:
+    def _state(self, record: TaskRecord, vm: VirtualMachine | None) -> TaskState:
+        """Gather the facts :func:`._status.decide` needs (only what the VM's status calls
+        for), then act on its verdict: the result kept home before the VM is deleted."""
         data = record.provider_data
-        if vm is None:
-            kept = self._kept_exit(record)
-            if kept is not None:  # its result came home before its VM was deleted
-                state = _finished(record, kept[0], "released", stopped=kept[1])
-                state.provider_data = {"exit_code": kept[0], "released": True}
-                return state
-            if record.cancel_requested:
-                return TaskState(TaskStatus.CANCELLED, None, "deleted", "cancelled by user")
-            if data.get("vm_id") is None:
-                if data.get("submit_abandoned") or _age_s(record) > SUBMIT_LOST_S:
-                    return TaskState(
-                        TaskStatus.FAILED,
-                        None,
-                        "submit-lost",
-                        "the submit ended before a VM was created (no VM has the task's name)",
-                        completed_at=_now(),
-                    )
-                return TaskState(TaskStatus.PENDING, provider_state="submitting")
-            return TaskState(
-                TaskStatus.FAILED,
-                None,
-                "deleted",
-                "the VM was deleted before the task reported an exit code",
-                completed_at=_now(),
-            )
-        raw = str(vm.get("status"))
-        if raw in _PENDING:
-            return TaskState(TaskStatus.PENDING, provider_state=raw)
-        if raw == "ERROR":
-            return TaskState(
-                TaskStatus.FAILED, None, raw, "the VM failed (status ERROR)", completed_at=_now()
-            )
-        if raw == "DELETING":
-            status = TaskStatus.CANCELLED if record.cancel_requested else TaskStatus.FAILED
-            return TaskState(status, None, raw, "the VM is being deleted", completed_at=_now())
-        if raw != "ACTIVE":  # stopped, hibernated, on their way: the machine is still held
-            return TaskState(TaskStatus.RUNNING, provider_state=raw, message=f"the VM is {raw}")
-        host = self._host(vm)
-        if host is None:
-            return TaskState(TaskStatus.PENDING, provider_state="ACTIVE, waiting for its IP")
+        facts = Facts(
+            now=_now(),
+            vm_status=str(vm.get("status")) if vm is not None else None,
+            has_ip=bool(vm is not None and vm.get("floating_ip")),
+            cancel_requested=record.cancel_requested,
+            vm_recorded=data.get("vm_id") is not None,
+            submit_abandoned=bool(data.get("submit_abandoned")),
+            age_s=_age_s(record),
+            auto_terminate=record.config.auto_terminate,
+        )
+        look = to_read(facts.vm_status, facts.has_ip)
+        if look == "kept":
+            kept = self._kept_exit(record) or self.kept.adopt(record)  # or its results location
+            if kept is not None:
+                facts = replace(facts, kept=Exited(kept[0], stopped=kept[1]))
+        updates: dict[str, Any] = {}
+        host = self._host(vm) if look == "vm" and vm is not None else None
+        if vm is not None and host is not None:
+            facts, updates = self._read_vm(record, vm, host, facts)
+        verdict = decide(facts)
+        if verdict.release and vm is not None:
+            self.api.delete_vm(vm_id(vm))
+        verdict.state.provider_data = {**updates, **verdict.state.provider_data}
+        return verdict.state
+
+    def _read_vm(
+        self, record: TaskRecord, vm: VirtualMachine, host: RemoteHost, facts: Facts
+    ) -> tuple[Facts, dict[str, Any]]:
+        """What the workload left on its VM; once it ended, its log, results and exit code
+        are kept home (before any delete). Also attaches the task's volumes while it waits."""
         try:
-            code = _int(host.read_file(EXIT_CODE))
+            # One try: a status never waits out a boot (the next look tries again), which
+            # would hold up every task polled with this one.
+            code = parse_int(reach(host).read_file(EXIT_CODE))
             started = host.read_file(STARTED) if code is None else b"1"
         except FlowError:
-            return TaskState(TaskStatus.PENDING, provider_state="booting (not reachable yet)")
+            return replace(facts, reachable=False), {}
         if code is None:
             updates: dict[str, Any] = {}
             waiting = None
+            data = record.provider_data
             if data.get("volumes") and not data.get("volumes_ready"):
                 updates, waiting = self.volumes.attach(record, vm, host)
-            if started is None:
-                return TaskState(
-                    TaskStatus.PENDING, provider_state=waiting or "booting", provider_data=updates
-                )
-            return TaskState(
-                TaskStatus.RUNNING,
-                provider_state=raw,
-                started_at=_epoch(started),
-                provider_data=updates,
+            facts = replace(
+                facts,
+                started=started is not None,
+                started_at=epoch(started),
+                volumes_waiting=waiting,
             )
+            return facts, updates
         message = host.read_file(MESSAGE)
         stopped = host.read_file(STOP_REQUESTED) is not None
         self._keep_log(record, host)
         self.kept.keep(record.task_id, record.config.working_dir, host)
         self.kept.keep_exit(record.task_id, "0", code, stopped)  # home before the VM goes
-        released = record.config.auto_terminate
-        if released:
-            self.api.delete_vm(_id(vm))
-        state = _finished(record, code, "released" if released else "exited", stopped=stopped)
-        state.message = message.decode("utf-8", "replace").strip() if message else state.message
-        state.provider_data = {"exit_code": code, "released": released, "stopped": stopped}
-        return state
+        text = message.decode("utf-8", "replace").strip() if message else None
+        return replace(facts, exited=Exited(code, stopped=stopped, message=text)), {}
 
-    def _host(self, vm: Json) -> RemoteHost | None:
+    def _host(self, vm: VirtualMachine) -> RemoteHost | None:
         ip = vm.get("floating_ip")
         if vm.get("status") != "ACTIVE" or not ip:
             return None
@@ -455,6 +434,7 @@ class HyperstackProvider:
             self.public_key()
         address = HostAddress(
             host=str(ip),
+            port=self.settings.ssh_port,
             user=self.settings.ssh_user,
             key_path=str(self._key_path) if self._key_path else None,
             instance_id=str(vm["id"]),
@@ -463,11 +443,11 @@ class HyperstackProvider:
 
     def _hosts(self) -> HostFactory:
         if self._host_factory is None:
-            from flowlib.core.cloud import host_factory
+            from flowlib.providers import host_factory
 
             s = self.settings
             self._host_factory = host_factory(
-                s.remote_host, s.sandbox_dir, self.home, clock=self.clock
+                "hyperstack", s.remote_host, s.remote_host_options, self.home, clock=self.clock
             )
         return self._host_factory
 
@@ -487,8 +467,6 @@ class HyperstackProvider:
     def _paths(self, record: TaskRecord) -> tuple[str, str]:
         """The task's log and exit-code files on its machine."""
         if record.config.instance_name:
-            from flowlib.providers.hyperstack._persistent import task_paths
-
             log, code, _, _ = task_paths(record.task_id)
             return log, code
         return TASK_LOG, EXIT_CODE
@@ -511,9 +489,9 @@ class HyperstackProvider:
         if not follow:
             return iter(tail_lines(self._log_bytes(record), tail))
         host: RemoteHost | None = None
-        vm: Json | None = None
+        vm: VirtualMachine | None = None
         log_path, code_path = self._paths(record)
-        live = _WAKING if record.config.instance_name else _PENDING
+        live = WAKING if record.config.instance_name else BOOTING
 
         def poll(position: int) -> tuple[bytes | None, bool]:
             nonlocal host, vm
@@ -536,13 +514,13 @@ class HyperstackProvider:
         sleep = min(self.poll_interval_s, 1.0)
         return follow_lines(poll, lambda: self.clock.sleep(sleep), tail=tail)
 
-    def _vm_of(self, record: TaskRecord) -> Json | None:
+    def _vm_of(self, record: TaskRecord) -> VirtualMachine | None:
         if record.config.instance_name:  # the instance's VM now (it may have been re-created)
             return self.persistent.find(record.config.instance_name)
-        vm_id = record.provider_data.get("vm_id")
-        if vm_id is not None:
-            return self.api.vm(int(vm_id))
-        found = self.find_vms(vm_name(record.task_id))
+        recorded = record.provider_data.get("vm_id")
+        if recorded is not None:
+            return self.api.vm(int(recorded))
+        found = self.vms.find(vm_name(record.task_id))
         return found[0] if found else None
 
     # -- cancel ----------------------------------------------------------------------------
@@ -552,32 +530,20 @@ class HyperstackProvider:
         if record.config.instance_name:
             self.persistent.cancel(record)
             return
-        ids = [_id(v) for v in self.find_vms(vm_name(record.task_id))]
+        ids = [vm_id(v) for v in self.vms.find(vm_name(record.task_id))]
         recorded = record.provider_data.get("vm_id")
         if recorded is not None and int(recorded) not in ids:
             ids.append(int(recorded))
-        for vm_id in ids:
-            vm = self.api.vm(vm_id)
+        for each in ids:
+            vm = self.api.vm(each)
             host = self._host(vm) if vm is not None else None
             if host is not None:
+                grace = record.config.stop_grace_s
+                give_notice([host], "cancelled: flow cancel", grace, self.clock)
                 with contextlib.suppress(FlowError):
                     self._keep_log(record, host)
-            self.api.delete_vm(vm_id)
-        self.wait_gone(ids, f"task {record.task_id}", f"`flow cancel {record.task_id}`")
-
-    def wait_gone(self, ids: Sequence[int], owner: str, again: str = "it") -> None:
-        """Wait until each VM answers 404 (at most ``delete_timeout_s``)."""
-        deadline = self.clock.monotonic() + self.settings.delete_timeout_s
-        for vm_id in ids:
-            while self.api.vm(vm_id) is not None:
-                if self.clock.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"hyperstack VM {vm_id} of {owner} is still not deleted "
-                        f"after {self.settings.delete_timeout_s:g} s",
-                        suggestions=[f"run {again} again"],
-                        provider="hyperstack",
-                    )
-                self.clock.sleep(min(self.poll_interval_s, 2.0))
+            self.api.delete_vm(each)
+        self.vms.wait_gone(ids, f"task {record.task_id}", f"`flow cancel {record.task_id}`")
 
     # -- machines --------------------------------------------------------------------------
     def instances(self, record: TaskRecord) -> list[Instance]:
@@ -593,13 +559,12 @@ class HyperstackProvider:
             "ERROR": InstanceStatus.TERMINATED,
         }.get(raw, InstanceStatus.PENDING)
         flavor = vm.get("flavor") or {}
-        environment = vm.get("environment") or {}
         return [
             Instance(
                 instance_id=str(vm["id"]),
                 status=status,
                 instance_type=flavor.get("name"),
-                region=environment.get("region"),
+                region=region_of(vm),
                 public_ip=vm.get("floating_ip"),
                 private_ip=vm.get("fixed_ip"),
                 created_at=record.created_at,
@@ -643,36 +608,9 @@ class HyperstackProvider:
         return host.interactive(command)
 
 
-def _finished(
-    record: TaskRecord, code: int, provider_state: str, *, stopped: bool = True
-) -> TaskState:
-    """A task whose workload exited with ``code``: cancelled when a cancel was asked and the
-    stop reached it (``stopped``), else the workload's own result."""
-    if record.cancel_requested and stopped:
-        return TaskState(TaskStatus.CANCELLED, code, provider_state, "cancelled by user")
-    status = TaskStatus.COMPLETED if code == 0 else TaskStatus.FAILED
-    return TaskState(status, code, provider_state, None, completed_at=_now())
-
-
-def _id(vm: Json) -> int:
-    return int(vm["id"])
-
-
-def _in(keypair: Json, name: str, environment: str) -> bool:
+def _in(keypair: Keypair, name: str, environment: str) -> bool:
     env = keypair.get("environment") or {}
     return keypair.get("name") == name and env.get("name") == environment
-
-
-def _int(data: bytes | None) -> int | None:
-    try:
-        return int(data.decode().strip()) if data else None
-    except ValueError:
-        return None
-
-
-def _epoch(data: bytes | None) -> datetime | None:
-    value = _int(data)
-    return datetime.fromtimestamp(value, timezone.utc) if value and value > 1 else None
 
 
 def _now() -> datetime:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from flowlib.errors import (
     APIError,
@@ -31,15 +32,18 @@ from flowlib.errors import (
     VolumeNotFoundError,
 )
 from flowlib.models import Volume
+from flowlib.providers.hyperstack._names import region_of, task_of_vm
 
 if TYPE_CHECKING:
     from flowlib.core.hosts import RemoteHost
     from flowlib.core.store import TaskRecord
     from flowlib.models import TaskConfig, VolumeSpec
-    from flowlib.providers.hyperstack._api import Json
-    from flowlib.providers.hyperstack._provider import HyperstackProvider
+    from flowlib.providers.hyperstack._api import HyperstackApi
+    from flowlib.providers.hyperstack._offers import FlavorOffer
+    from flowlib.providers.hyperstack._settings import HyperstackSettings
+    from flowlib.providers.hyperstack._shapes import VirtualMachine, VolumeRow
 
-__all__ = ["NAME_RULE", "HyperstackVolumes", "check_name"]
+__all__ = ["NAME_RULE", "HyperstackVolumes", "PlannedVolume", "check_name", "to_volume"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}")
 NAME_RULE = "1-50 letters, digits, '.', '-' or '_', starting with a letter or digit"
@@ -57,20 +61,35 @@ def check_name(name: str) -> None:
         )
 
 
-def region_of(row: Json) -> str | None:
-    return (row.get("environment") or {}).get("region")
+class PlannedVolume(TypedDict):
+    """A task's volume as the store keeps it before anything is created (``volumes``)."""
+
+    name: str
+    mount_path: str
+    ref: str | None  # the volume id the task named, if it named one
 
 
-def environment_of(row: Json) -> str | None:
+def environment_of(row: VolumeRow) -> str | None:
     return (row.get("environment") or {}).get("name")
 
 
 class HyperstackVolumes:
-    """The volume calls of one :class:`HyperstackProvider` (``provider.volumes``)."""
+    """The volume calls of one Hyperstack account (``provider.volumes``): the API client and
+    settings, and from the provider flowlib's environment of a region and the flavor choice
+    (a volume made outside a task goes where tasks go by default)."""
 
-    def __init__(self, provider: HyperstackProvider) -> None:
-        self.provider = provider
-        self.api = provider.api
+    def __init__(
+        self,
+        api: HyperstackApi,
+        settings: HyperstackSettings,
+        *,
+        environment: Callable[[str], str],
+        choose: Callable[[TaskConfig], FlavorOffer],
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.environment_of_region = environment
+        self.choose = choose
         self._type: str | None = None
 
     # -- lookups -------------------------------------------------------------------------------
@@ -78,7 +97,7 @@ class HyperstackVolumes:
         """The configured ``volume_type`` (checked), else Cloud-SSD, else the first listed."""
         if self._type is None:
             types = self.api.volume_types()
-            wanted = self.provider.settings.volume_type
+            wanted = self.settings.volume_type
             if wanted is not None and wanted not in types:
                 raise ValidationError(
                     f"hyperstack has no volume type {wanted!r}",
@@ -90,7 +109,7 @@ class HyperstackVolumes:
             self._type = wanted or (PREFERRED_TYPE if PREFERRED_TYPE in types else types[0])
         return self._type
 
-    def find(self, ref: str, rows: list[Json] | None = None) -> Json | None:
+    def find(self, ref: str, rows: list[VolumeRow] | None = None) -> VolumeRow | None:
         """The volume whose id or name is ``ref``; a name held by several is an error."""
         rows = self.api.volumes() if rows is None else rows
         if ref.isdigit():
@@ -107,7 +126,7 @@ class HyperstackVolumes:
             )
         return named[0] if named else None
 
-    def require(self, ref: str, rows: list[Json] | None = None) -> Json:
+    def require(self, ref: str, rows: list[VolumeRow] | None = None) -> VolumeRow:
         found = self.find(ref, rows)
         if found is None:
             raise VolumeNotFoundError(
@@ -128,14 +147,14 @@ class HyperstackVolumes:
             raise ValidationError(f"a volume needs at least 1 GB, got {size_gb}")
         name = name or f"flowlib-{secrets.token_hex(4)}"
         check_name(name)
-        region = self.provider.settings.region or self._default_region()
-        row = self.ensure(name, size_gb, self.provider.environment(region))
+        region = self.settings.region or self._default_region()
+        row = self.ensure(name, size_gb, self.environment_of_region(region))
         return to_volume(row)
 
     def _default_region(self) -> str:
         from flowlib.models import TaskConfig
 
-        return self.provider.choose(TaskConfig(command=["true"])).region
+        return self.choose(TaskConfig(command=["true"])).region
 
     def all(self) -> list[Volume]:
         return [to_volume(r) for r in self.api.volumes()]
@@ -237,18 +256,18 @@ class HyperstackVolumes:
                 suggestions=["use volumes of one environment"],
                 provider="hyperstack",
             )
-        return envs.pop() if envs else self.provider.environment(region)
+        return envs.pop() if envs else self.environment_of_region(region)
 
-    def planned(self, record: TaskRecord) -> list[dict[str, Any]]:
+    def planned(self, record: TaskRecord) -> list[PlannedVolume]:
         """What the store keeps before anything is created: each volume's name and path."""
-        out = []
+        out: list[PlannedVolume] = []
         for index, spec in enumerate(record.config.volumes):
             name = spec.name or _task_volume_name(record.task_id, index)
             out.append({"name": name, "mount_path": spec.mount_path, "ref": spec.volume_id})
         return out
 
     def provide(
-        self, record: TaskRecord, planned: list[dict[str, Any]], environment: str
+        self, record: TaskRecord, planned: list[PlannedVolume], environment: str
     ) -> list[dict[str, Any]]:
         """Each volume of the task, created (in ``environment``) when it does not exist yet."""
         rows = self.api.volumes()
@@ -267,11 +286,11 @@ class HyperstackVolumes:
             out.append({"id": int(row["id"]), "name": row.get("name"), **_path(plan)})
         return out
 
-    def ensure(self, name: str, size_gb: int, environment: str) -> Json:
+    def ensure(self, name: str, size_gb: int, environment: str) -> VolumeRow:
         """The volume called ``name``, created once: looked up before each try."""
         from flowlib.core.cloud import create_once
 
-        def find() -> Json | None:
+        def find() -> VolumeRow | None:
             return self.find(name)
 
         body = {
@@ -292,7 +311,7 @@ class HyperstackVolumes:
         )
 
     def attach(
-        self, record: TaskRecord, vm: Json, host: RemoteHost
+        self, record: TaskRecord, vm: VirtualMachine, host: RemoteHost
     ) -> tuple[dict[str, Any], str | None]:
         """Attach the task's volumes to its running VM and tell the script their devices:
         (provider_data updates, why it waits). Safe to repeat: what is attached stays so."""
@@ -318,10 +337,10 @@ class HyperstackVolumes:
                     note = f" by VM {using[0]}" if using else ""
                     return {}, f"waiting for volume {vol['name']} ({status}{note})"
             try:
-                rows = self.api.attach_volumes(int(vm["id"]), [int(v["id"]) for v in missing])
+                answer = self.api.attach_volumes(int(vm["id"]), [int(v["id"]) for v in missing])
             except FlowError as exc:
                 return {}, f"attaching volumes: {exc.message}"
-            devices.update({int(r["volume_id"]): str(r["device"]) for r in rows})
+            devices.update({int(r["volume_id"]): str(r["device"]) for r in answer})
         ordered = [devices.get(int(v["id"])) for v in wanted]
         if None in ordered:
             return {}, "the API did not say where the volumes are attached"
@@ -335,7 +354,7 @@ class HyperstackVolumes:
         return {"volumes": updated, "volumes_ready": True}, None
 
 
-def _attached(vm: Json) -> dict[int, str]:
+def _attached(vm: VirtualMachine) -> dict[int, str]:
     """volume id -> device, from the VM's ``volume_attachments``."""
     out = {}
     for row in vm.get("volume_attachments") or []:
@@ -355,26 +374,22 @@ def _size(spec: VolumeSpec) -> int:
     return spec.size_gb or DEFAULT_VOLUME_GB
 
 
-def _path(plan: dict[str, Any]) -> dict[str, Any]:
+def _path(plan: PlannedVolume) -> dict[str, Any]:
     return {"mount_path": plan["mount_path"]}
 
 
-def _user(vm: Json) -> str:
-    from flowlib.providers.hyperstack._provider import VM_PREFIX
-
+def _user(vm: VirtualMachine) -> str:
     name = str(vm.get("name"))
-    task = name.removeprefix(VM_PREFIX)
-    if name.startswith(VM_PREFIX + "task-"):
+    task = task_of_vm(name)
+    if task is not None:
         return f"VM {name} (task {task})"
     return f"VM {name} ({vm.get('id')})"
 
 
-def _free_hints(vm: Json) -> list[str]:
-    from flowlib.providers.hyperstack._provider import VM_PREFIX
-
+def _free_hints(vm: VirtualMachine) -> list[str]:
     name = str(vm.get("name"))
-    if name.startswith(VM_PREFIX + "task-"):
-        task = name.removeprefix(VM_PREFIX)
+    task = task_of_vm(name)
+    if task is not None:
         return [
             f"wait for task {task} to end, or cancel it first: flow cancel {task}",
             "a task with auto_terminate=False keeps its VM: delete the VM to free the volume",
@@ -382,7 +397,7 @@ def _free_hints(vm: Json) -> list[str]:
     return [f"detach it from VM {name}, or delete that VM, first"]
 
 
-def to_volume(row: Json) -> Volume:
+def to_volume(row: VolumeRow) -> Volume:
     created = str(row.get("created_at") or "").replace("Z", "+00:00")
     try:
         when = datetime.fromisoformat(created) if created else datetime.now(timezone.utc)

@@ -53,10 +53,27 @@ def attach(config: TaskConfig, volumes: LocalVolumes) -> tuple[dict[str, str], l
         volume_id = volumes.attach(spec).volume_id
         links[spec.mount_path] = str(volumes.data_dir(volume_id))
         attached.append(volume_id)
-    for mount in config.data_mounts:
-        if mount.mount_type == "bind":
-            links[mount.target] = str(Path(mount.source).absolute())
-    return links, attached
+    return {**links, **bind_links(config)}, attached
+
+
+def planned_links(config: TaskConfig, volumes: LocalVolumes) -> dict[str, str]:
+    """What :func:`attach` would link, creating nothing: a volume that does not exist yet
+    shows the directory it would get by its name (the dry run)."""
+    links: dict[str, str] = {}
+    for spec in config.volumes:
+        ref = spec.volume_id or spec.name or "new"
+        found = volumes.find(ref)
+        links[spec.mount_path] = str(volumes.data_dir(found.volume_id if found else ref))
+    return {**links, **bind_links(config)}
+
+
+def bind_links(config: TaskConfig) -> dict[str, str]:
+    """Bind mounts: a directory of this machine, linked into the sandbox at its target."""
+    return {
+        m.target: str(Path(m.source).absolute())
+        for m in config.data_mounts
+        if m.mount_type == "bind"
+    }
 
 
 def task_env(home: Path) -> dict[str, str]:

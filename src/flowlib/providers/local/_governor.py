@@ -23,6 +23,9 @@ Only the oldest live ticket may start (strict FIFO). The waiter is a small Pytho
 replaces itself with ``bash startup.sh`` (same pid, same session) once it may start, keeping the
 slot's descriptor open across the ``exec``, so the slot is held exactly as long as the task runs.
 
+With ``governor: pause`` the waiter also forks the run monitor (:mod:`._monitor`) just before
+the ``exec``: it pauses the running task while its GPU runs hot or RAM runs short.
+
 Standard library only (plus flowlib's seams and errors): the waiter starts quickly.
 """
 
@@ -34,117 +37,36 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flowlib.core.files import write_private
 from flowlib.core.seams import CommandRunner
+from flowlib.providers.local._machine import (
+    GovernorSettings,
+    GpuReading,
+    Request,
+    free_ram_mb,
+    read_gpus,
+    total_ram_mb,
+)
+from flowlib.providers.local._monitor import start_beside
 
 __all__ = [
-    "DEFAULT_MIN_FREE_RAM_MB",
-    "QUERY",
     "Decision",
-    "GovernorSettings",
-    "GpuReading",
     "Queue",
-    "Request",
     "decide",
     "impossible",
-    "parse_readings",
-    "read_gpus",
+    "request_of",
+    "wait_then_exec",
+    "write_spec",
 ]
 
-QUERY = [
-    "nvidia-smi",
-    "--query-gpu=index,name,memory.total,memory.free,temperature.gpu,utilization.gpu",
-    "--format=csv,noheader,nounits",
-]
-# Free RAM (MemAvailable) below which no local task starts: the machine is about to swap or
-# OOM-kill, and a new task would make it worse. ``min_free_ram_mb`` changes it; 0 turns it off.
-DEFAULT_MIN_FREE_RAM_MB = 256
 QUEUED_FILE = "queued"  # in the task directory: why the task waits (deleted when it starts)
 SPEC_FILE = "governor.json"
-
-
-@dataclass(frozen=True)
-class GovernorSettings:
-    """Thresholds, from the ``providers.local`` config section.
-
-    ``max_parallel``: local tasks running at once (None: no bound). ``min_free_ram_mb``: free RAM
-    (MemAvailable) every task needs to start (0: RAM is not checked). ``min_free_vram_mb`` and
-    ``max_gpu_temp_c``: what a GPU must have to be given to a task that asks for GPUs.
-    ``poll_s``: how often a waiting task looks again.
-    ``meminfo``: where free and total RAM are read (the kernel's ``/proc/meminfo``; tests give
-    a recorded one).
-    """
-
-    max_parallel: int | None = None
-    min_free_ram_mb: int = DEFAULT_MIN_FREE_RAM_MB
-    min_free_vram_mb: int = 2500
-    max_gpu_temp_c: int = 85
-    poll_s: float = 2.0
-    meminfo: str = "/proc/meminfo"
-
-    KEYS = ("max_parallel", "min_free_ram_mb", "min_free_vram_mb", "max_gpu_temp_c", "poll_s")
-    _ZERO_TURNS_OFF = ("min_free_ram_mb",)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> GovernorSettings:
-        """Read the governor's keys of a provider section; a wrong value is a ConfigError."""
-        values: dict[str, Any] = {}
-        for key in cls.KEYS:
-            value = settings.get(key)
-            if value is None:
-                continue
-            number = _number(value)
-            whole = key != "poll_s"
-            lowest = 0 if key in cls._ZERO_TURNS_OFF else 1e-9
-            if number is None or number < lowest or (whole and not float(number).is_integer()):
-                from flowlib.errors import ConfigError
-
-                kind = "a whole number" if whole else "a number of seconds"
-                floor = "0 or more (0: not checked)" if lowest == 0 else "above 0"
-                raise ConfigError(
-                    f"providers.local.{key} must be {kind} {floor}, got {value!r}",
-                    suggestions=[f"set providers.local.{key} in ~/.flow/config.yaml, e.g. 2"],
-                )
-            values[key] = int(number) if whole else float(number)
-        meminfo = settings.get("meminfo")
-        if meminfo is not None:
-            values["meminfo"] = str(meminfo)
-        return cls(**values)
-
-    def active(self, request: Request, free_ram_mb: int | None = None) -> bool:
-        """Whether a task must go through the governor (else it starts at once): a bound on
-        parallel tasks, GPUs to choose, or less free RAM now (``free_ram_mb``; None: unknown,
-        not checked) than ``min_free_ram_mb``."""
-        if self.max_parallel or request.gpus:
-            return True
-        low = self.min_free_ram_mb
-        return bool(low) and free_ram_mb is not None and free_ram_mb < low
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a task asks of this machine: ``gpus`` GPUs (0: none asked for). A TaskConfig has no
-    memory request (an instance type's RAM is a cloud VM's; an sbatch ``--mem`` is reported as
-    ignored), so every task needs the same free RAM, ``min_free_ram_mb``."""
-
-    gpus: int = 0
-
-
-@dataclass(frozen=True)
-class GpuReading:
-    """One GPU as ``nvidia-smi`` sees it now (None: the driver does not report the value)."""
-
-    index: int
-    name: str
-    memory_total_mb: int
-    memory_free_mb: int | None
-    temperature_c: int | None
-    utilization_pct: int | None = None
+GPUS_FILE = "gpus"  # in the task directory: the GPUs the governor gave it ("0,2")
 
 
 @dataclass(frozen=True)
@@ -154,39 +76,6 @@ class Decision:
     start: bool
     gpus: tuple[int, ...] = ()
     reason: str | None = None
-
-
-def parse_readings(text: str) -> list[GpuReading]:
-    """``nvidia-smi --query-gpu=...`` (see :data:`QUERY`) output as readings; rows it cannot read
-    are skipped, and ``[N/A]`` / ``[Not Supported]`` values are None."""
-    readings = []
-    for line in text.splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) < 5 or not parts[0].isdigit():
-            continue
-        total = _int(parts[2])
-        if total is None:
-            continue
-        readings.append(
-            GpuReading(
-                index=int(parts[0]),
-                name=parts[1],
-                memory_total_mb=total,
-                memory_free_mb=_int(parts[3]),
-                temperature_c=_int(parts[4]),
-                utilization_pct=_int(parts[5]) if len(parts) > 5 else None,
-            )
-        )
-    return readings
-
-
-def read_gpus(runner: CommandRunner) -> list[GpuReading]:
-    """This machine's NVIDIA GPUs now; empty without ``nvidia-smi`` or when it fails."""
-    try:
-        result = runner.run(QUERY, timeout=20)
-    except Exception:  # no nvidia-smi, or a broken driver: "no GPU", never a crash
-        return []
-    return parse_readings(result.stdout) if result.returncode == 0 else []
 
 
 def impossible(
@@ -253,29 +142,12 @@ def request_of(config: Any) -> Request:
     """The GPUs a TaskConfig asks for: the count of ``instance_type`` (``2xa100`` -> 2), or 1
     for ``min_gpu_memory_gb``; none when it names no hardware."""
     if config.instance_type is None:
-        return Request(1 if config.min_gpu_memory_gb is not None else 0)
+        count = getattr(config, "gpu_count", None)
+        return Request(count or (1 if config.min_gpu_memory_gb is not None else 0))
     from flowlib.catalog import parse_instance_type
 
     wanted = parse_instance_type(config.instance_type)
     return Request(wanted.count or 1)
-
-
-def free_ram_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
-    return _meminfo(meminfo, "MemAvailable:")
-
-
-def total_ram_mb(meminfo: Path = Path("/proc/meminfo")) -> int | None:
-    return _meminfo(meminfo, "MemTotal:")
-
-
-def _meminfo(path: Path, key: str) -> int | None:
-    try:
-        for line in path.read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 # -- the queue, shared by every process on this machine ------------------------------------
@@ -405,7 +277,10 @@ def write_spec(
     request: Request,
     settings: GovernorSettings,
     script: Path,
+    limit_s: float | None = None,
 ) -> Path:
+    """The waiter's instructions; ``limit_s``: the time limit the run monitor keeps (paused time
+    not counted), when the startup script has none of its own."""
     spec = {
         "home": str(home),
         "ticket": ticket,
@@ -413,6 +288,7 @@ def write_spec(
         "request": asdict(request),
         "settings": asdict(settings),
         "script": str(script),
+        "limit_s": limit_s,
     }
     path = task_dir / SPEC_FILE
     write_private(path, json.dumps(spec))
@@ -452,11 +328,20 @@ def wait_then_exec(spec_path: Path, runner: CommandRunner | None = None) -> None
     env = dict(os.environ)
     if decision.gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in decision.gpus)
+        _write(task_dir / GPUS_FILE, env["CUDA_VISIBLE_DEVICES"])
         print(f"[flow] starting on GPU {env['CUDA_VISIBLE_DEVICES']}", flush=True)
     with contextlib.suppress(FileNotFoundError):
         (task_dir / QUEUED_FILE).unlink()
     with contextlib.suppress(OSError):
         os.close(int(spec["ticket_fd"]))
+    if settings.pauses:  # watched while it runs: a monitor beside the script (same session)
+        start_beside(
+            task_dir,
+            gpus=decision.gpus if request.gpus else None,
+            settings=settings,
+            limit_s=spec.get("limit_s"),
+            close=(slot,) if slot is not None and slot >= 0 else (),
+        )
     if slot is not None and slot >= 0:
         os.set_inheritable(slot, True)  # the script and workload hold the slot until they end
     os.execvpe("bash", ["bash", spec["script"]], env)
@@ -477,22 +362,6 @@ def _write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(float(text))
-    except ValueError:
-        return None
 
 
 if __name__ == "__main__":  # python -m flowlib.providers.local._governor TASK_DIR/governor.json

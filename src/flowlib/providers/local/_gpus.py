@@ -69,13 +69,19 @@ def model_of(gpu_name: str) -> str | None:
 
 def check_fits(config: TaskConfig, gpus: list[LocalGPU]) -> None:
     """Raise :class:`CapacityError` when this machine cannot give the task the GPUs it asks for."""
-    if config.instance_type is None and config.min_gpu_memory_gb is None:
+    if config.instance_type is None and config.min_gpu_memory_gb is None and not config.gpu_count:
         return
     have = ", ".join(f"{g.name} ({g.memory_gb} GB)" for g in gpus) or "no NVIDIA GPU"
     tips = [
-        "drop instance_type / min_gpu_memory_gb to run here on what this machine has",
+        "drop instance_type / min_gpu_memory_gb / gpu_count to run here on what this machine has",
         "or run it with a provider that rents GPUs (`flow catalog` lists offers)",
     ]
+    if config.instance_type is None and config.gpu_count and len(gpus) < config.gpu_count:
+        raise CapacityError(
+            f"this machine has {have}; the task asks for {config.gpu_count} GPU(s)",
+            suggestions=tips,
+            provider="local",
+        )
     if config.min_gpu_memory_gb is not None:
         if not any(g.memory_gb >= config.min_gpu_memory_gb for g in gpus):
             raise CapacityError(

@@ -13,6 +13,7 @@ cancel can signal every process it started. State is read from the files the scr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ from flowlib.core.seams import SYSTEM_CLOCK, Clock, CommandRunner, SubprocessRun
 from flowlib.core.startup import (
     CODE_ARCHIVE,
     EXIT_TIMEOUT,
+    STOP_FILE,
     ScriptContext,
     build_script,
     read_markers,
@@ -37,12 +39,20 @@ from flowlib.core.startup import (
 from flowlib.errors import CapacityError, ProviderError
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.providers.local import _data, _governor, _gpus, _volumes
+from flowlib.providers.local import (
+    UNSUPPORTED,
+    _data,
+    _governor,
+    _gpus,
+    _machine,
+    _monitor,
+    _volumes,
+)
 
 if TYPE_CHECKING:
-    from flowlib.core.hosts import PortForward
     from flowlib.core.packaging import CodeArchive
     from flowlib.core.store import TaskRecord
+    from flowlib.models import PortForward
 
 # Variables of the submitting shell that must not leak into a task (credentials).
 _SECRET_ENV = ("FLOW_API_KEY",)
@@ -61,15 +71,15 @@ class LocalProvider:
         *,
         runner: CommandRunner | None = None,
         clock: Clock = SYSTEM_CLOCK,
-        cancel_grace_s: float = 5.0,
-        governor: _governor.GovernorSettings | None = None,
+        cancel_grace_s: float | None = None,  # None: the task's stop_grace_s
+        governor: _machine.GovernorSettings | None = None,
         package: Callable[[Path], CodeArchive] | None = None,
     ) -> None:
         """``package`` makes a code archive of a directory (default:
         :func:`~flowlib.core.packaging.package_directory`)."""
         self.home = Path(home)
         self.package = package
-        self.governor = governor or _governor.GovernorSettings()
+        self.governor = governor or _machine.GovernorSettings()
         self.tasks_dir = self.home / "tasks"
         self.runner = runner or SubprocessRunner()
         self.clock = clock
@@ -80,17 +90,15 @@ class LocalProvider:
     # -- what this provider can do -------------------------------------------------------
     @property
     def capabilities(self) -> Capabilities:
-        unsupported = {
-            Feature.SPOT: "the local provider runs on this machine; there is no spot market",
-            Feature.MULTI_NODE: "the local provider runs on one machine (num_instances must be 1)",
-            Feature.SSH: "a local task runs on this machine: open a shell here",
-            Feature.HIBERNATE: "the local provider does not hibernate",
-        }
+        unsupported = dict(UNSUPPORTED)
         if not _docker_available():
             unsupported[Feature.CONTAINER_IMAGE] = (
                 "running `image` needs a Docker engine, and none answers on this machine"
             )
         return Capabilities(unsupported)
+
+    def close(self) -> None:
+        """Nothing to release: tasks are processes that outlive this object."""
 
     def offers(self, config: TaskConfig) -> list[Any]:
         return []
@@ -104,8 +112,8 @@ class LocalProvider:
     def _check_governor(self, config: TaskConfig) -> None:
         """Refuse a task the resource governor could never start (it would wait forever)."""
         request = _governor.request_of(config)
-        total_ram = _governor.total_ram_mb(Path(self.governor.meminfo))
-        readings = _governor.read_gpus(self.runner) if request.gpus else []
+        total_ram = _machine.total_ram_mb(Path(self.governor.meminfo))
+        readings = _machine.read_gpus(self.runner) if request.gpus else []
         never = _governor.impossible(request, self.governor, readings, total_ram)
         if never is not None:
             raise CapacityError(
@@ -124,6 +132,32 @@ class LocalProvider:
     def task_dir(self, task_id: str) -> Path:
         return self.tasks_dir / task_id
 
+    def _script(
+        self, record: TaskRecord, links: dict[str, str], sha: str | None, limit_s: float | None
+    ) -> str:
+        """The task's startup script: one render for :meth:`submit` and the dry run."""
+        config = record.config
+        context = ScriptContext(
+            task_id=record.task_id,
+            # the run monitor keeps the time limit, on running time only (_monitor.py)
+            config=config
+            if limit_s is None
+            else config.model_copy(update={"max_run_time_hours": None}),
+            data_links=links,
+            code_at_path=config.upload_code,
+            code_sha256=sha,
+            docker=config.image is not None,
+        )
+        return build_script(context)
+
+    def preview_script(self, record: TaskRecord, code: CodeArchive | None) -> str:
+        """The startup script :meth:`submit` would write for ``record``, creating nothing: a
+        volume that does not exist yet shows the directory it would get by its name."""
+        config = record.config
+        links = _data.planned_links(config, self.volumes)
+        sha = code.sha256 if code is not None and config.upload_code else None
+        return self._script(record, links, sha, self._monitor_limit_s(config))
+
     def submit(self, record: TaskRecord) -> dict[str, Any]:
         config = record.config
         task_dir = self.task_dir(record.task_id)
@@ -134,24 +168,21 @@ class LocalProvider:
         if config.upload_code:
             from flowlib.core.packaging import package_directory
 
-            archive = (self.package or package_directory)(Path(config.code_dir or Path.cwd()))
+            code_dir = Path(config.code_dir or Path.cwd())
+            if self.package is not None:
+                archive = self.package(code_dir)
+            else:
+                archive = package_directory(code_dir, exclude=[self.home])
             write_private(root / CODE_ARCHIVE, archive.data)
             sha = archive.sha256
         links, attached = _data.attach(config, self.volumes)
-        context = ScriptContext(
-            task_id=record.task_id,
-            config=config,
-            data_links=links,
-            code_at_path=config.upload_code,
-            code_sha256=sha,
-            docker=config.image is not None,
-        )
+        limit_s = self._monitor_limit_s(config)
         script = task_dir / "startup.sh"
-        write_private(script, build_script(context))
+        write_private(script, self._script(record, links, sha, limit_s))
         env = {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
         env["FLOW_ROOT"] = str(root)
         env.update(_data.task_env(self.home))
-        argv, keep = self._launcher(record, script)
+        argv, keep = self._launcher(record, script, limit_s)
         with open_private(task_dir / "startup.log", append=True) as log:
             try:
                 proc = subprocess.Popen(
@@ -183,11 +214,21 @@ class LocalProvider:
             "root": str(root),
         }
 
-    def _launcher(self, record: TaskRecord, script: Path) -> tuple[list[str], tuple[int, ...]]:
+    def _monitor_limit_s(self, config: TaskConfig) -> float | None:
+        """The time limit the run monitor keeps instead of the script's ``timeout`` (which counts
+        wall time): with ``governor: pause``, unless paused time is to count."""
+        hours = config.max_run_time_hours
+        if hours is None or not self.governor.pauses or self.governor.pause_counts_toward_limit:
+            return None
+        return max(1.0, round(hours * 3600))
+
+    def _launcher(
+        self, record: TaskRecord, script: Path, limit_s: float | None = None
+    ) -> tuple[list[str], tuple[int, ...]]:
         """``bash startup.sh``, or, when the resource governor has a say, a waiter that queues
         (machine-wide, FIFO) and then execs it; and the descriptors the child must inherit."""
         request = _governor.request_of(record.config)
-        free_ram = _governor.free_ram_mb(Path(self.governor.meminfo))
+        free_ram = _machine.free_ram_mb(Path(self.governor.meminfo))
         if not self.governor.active(request, free_ram):  # enough RAM now: no waiter needed
             return ["bash", str(script)], ()
         ticket, fd = _governor.Queue(self.home / "governor").enqueue(record.task_id)
@@ -199,6 +240,7 @@ class LocalProvider:
             request=request,
             settings=self.governor,
             script=script,
+            limit_s=limit_s,
         )
         return [sys.executable, "-m", _governor.__name__, str(spec)], (fd,)
 
@@ -220,6 +262,8 @@ class LocalProvider:
             # read again before calling the task vanished.
             markers = read_markers(run)
         exit_code, message, started = markers.exit_code, markers.message, markers.started_at
+        if exit_code is not None and exit_code != 0 and (run / _monitor.TIME_LIMIT_FILE).exists():
+            exit_code = EXIT_TIMEOUT  # the run monitor kept the time limit, as `timeout` would
         if exit_code is not None:
             done = markers.completed_at
             if markers.cancelled(record.cancel_requested):
@@ -236,6 +280,9 @@ class LocalProvider:
                 if queued is not None:  # the resource governor holds it back, and says why
                     return TaskState(TaskStatus.PENDING, None, "queued", queued)
             status = TaskStatus.RUNNING if started else TaskStatus.PENDING
+            pause = _monitor.read_pause(self.task_dir(record.task_id), int(pid or 0) or None)
+            if pause is not None:  # the governor holds it stopped while the machine is hot
+                return TaskState(status, None, "paused", pause.message(), started)
             return TaskState(status, None, "running" if started else "starting", None, started)
         if pid is None:
             if record.provider_data.get("submit_abandoned"):  # its submit ended before bash ran
@@ -261,6 +308,61 @@ class LocalProvider:
             started,
             _now(),
         )
+
+    def machine(self, records: Sequence[TaskRecord]) -> dict[str, Any]:
+        """This machine as the resource governor sees it now (``flow governor``), as JSON data:
+        ``gpus`` (each with its free memory, temperature and the ids of the ``records`` it was
+        given to), ``ram`` (free, total, the floor), ``governor`` (the settings) and ``tasks``
+        (the live ones among ``records``: status, provider state, message, GPUs; ``gpus`` None
+        for a task that asked for none and so sees every GPU). Optional provider method."""
+        readings = _machine.read_gpus(self.runner)
+        tasks = []
+        for record in records:
+            state = self._state(record)
+            if state.status.is_terminal:
+                continue
+            given = _read_text(self.task_dir(record.task_id) / _governor.GPUS_FILE)
+            tasks.append(
+                {
+                    "task_id": record.task_id,
+                    "name": record.name,
+                    "status": state.status.value,
+                    "provider_state": state.provider_state,
+                    "message": state.message,
+                    "gpus": [int(i) for i in given.split(",") if i.isdigit()] if given else None,
+                }
+            )
+        meminfo = Path(self.governor.meminfo)
+        settings = self.governor
+        return {
+            "gpus": [
+                {
+                    "index": g.index,
+                    "name": g.name,
+                    "memory_total_mb": g.memory_total_mb,
+                    "memory_free_mb": g.memory_free_mb,
+                    "temperature_c": g.temperature_c,
+                    "utilization_pct": g.utilization_pct,
+                    "tasks": [t["task_id"] for t in tasks if g.index in (t["gpus"] or ())],
+                }
+                for g in readings
+            ],
+            "ram": {
+                "free_mb": _machine.free_ram_mb(meminfo),
+                "total_mb": _machine.total_ram_mb(meminfo),
+                "min_free_mb": settings.min_free_ram_mb,
+            },
+            "governor": {
+                "mode": settings.governor,
+                "max_parallel": settings.max_parallel,
+                "min_free_vram_mb": settings.min_free_vram_mb,
+                "max_gpu_temp_c": settings.max_gpu_temp_c,
+                "sample_s": settings.sample_s,
+                "resume_after_s": settings.resume_after_s,
+                "max_pause_s": settings.max_pause_s,
+            },
+            "tasks": tasks,
+        }
 
     def logs(
         self, record: TaskRecord, *, tail: int | None = 100, follow: bool = False
@@ -297,8 +399,15 @@ class LocalProvider:
             _procs.session_members(session)
         ):
             return
+        # The stop notice: the reason first, then SIGTERM; the kill after the grace period.
+        stop_file = self.task_dir(record.task_id) / "root" / STOP_FILE
+        with contextlib.suppress(OSError):
+            if not stop_file.exists():
+                stop_file.write_text("cancelled: flow cancel\n", encoding="utf-8")
         _procs.signal_session(session, signal.SIGTERM)
-        deadline = self.clock.monotonic() + self.cancel_grace_s
+        _procs.signal_session(session, signal.SIGCONT)  # a paused task must see its SIGTERM
+        grace = self.cancel_grace_s
+        deadline = self.clock.monotonic() + (record.config.stop_grace_s if grace is None else grace)
         while _procs.session_members(session) and self.clock.monotonic() < deadline:
             child = self._children.get(record.task_id)
             if child is not None:

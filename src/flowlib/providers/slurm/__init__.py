@@ -8,11 +8,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowlib.hookspecs import hookimpl
-from flowlib.providers.base import ProviderSpec
+from flowlib.providers.base import Feature, ProviderSpec
 
 if TYPE_CHECKING:
     from flowlib.core.hosts import HostAddress, HostFactory
     from flowlib.providers.base import Provider, ProviderContext
+
+
+UNSUPPORTED = {
+    Feature.SPOT: "a SLURM cluster has no spot market (use a preemptible QOS)",
+    Feature.VOLUMES: "SLURM jobs use the cluster's shared filesystems, not volumes",
+    Feature.VOLUME_MOUNTS: "volume:// needs provider volumes; on SLURM mount a "
+    "directory of the shared filesystem instead: data={'/models': '/shared/models'}",
+    Feature.CONTAINER_IMAGE: "container images on SLURM need a site plugin "
+    "(pyxis/enroot) flowlib does not drive yet",
+    Feature.SSH: "reach a running job with `srun --jobid=ID --pty bash` on the cluster",
+    Feature.HIBERNATE: "SLURM jobs cannot be hibernated",
+    Feature.MAX_PRICE: "a SLURM cluster does not bill per hour",
+}
 
 
 def parse_login_host(text: str, key_path: str | None = None) -> HostAddress:
@@ -52,11 +65,13 @@ def create(context: ProviderContext, *, host_factory: HostFactory | None = None)
             from flowlib.core.ssh import ssh_factory
 
             host_factory = ssh_factory(context.home, boot_timeout=20)  # a login node is up
-        return SlurmProvider(RemoteCluster(host_factory(address), env), settings)
+        return SlurmProvider(RemoteCluster(host_factory(address), env), settings, home=context.home)
     from flowlib.core.seams import SubprocessRunner
 
     job_dir = settings.job_dir or str(context.home / "slurm")
-    return SlurmProvider(LocalCluster(SubprocessRunner(), env), settings, job_dir=job_dir)
+    return SlurmProvider(
+        LocalCluster(SubprocessRunner(), env), settings, job_dir=job_dir, home=context.home
+    )
 
 
 def _factory(context: ProviderContext) -> Provider:
@@ -65,7 +80,11 @@ def _factory(context: ProviderContext) -> Provider:
 
 @hookimpl
 def flowlib_providers() -> list[ProviderSpec]:
-    return [ProviderSpec("slurm", _factory, "a SLURM cluster: batch jobs via sbatch")]
+    return [
+        ProviderSpec(
+            "slurm", _factory, "a SLURM cluster: batch jobs via sbatch", unsupported=UNSUPPORTED
+        )
+    ]
 
 
 __all__ = ["create", "flowlib_providers", "parse_login_host"]

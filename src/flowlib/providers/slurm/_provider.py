@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlib.core.follow import follow_lines, tail_lines
@@ -33,8 +34,8 @@ from flowlib.core.seams import SYSTEM_CLOCK, Clock
 from flowlib.core.startup import CODE_ARCHIVE, EXIT_TIMEOUT, ScriptContext, build_script
 from flowlib.errors import CapacityError, ProviderError, ValidationError
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus
-from flowlib.providers.base import Capabilities, Feature, TaskState
-from flowlib.providers.slurm import _state
+from flowlib.providers.base import Capabilities, TaskState
+from flowlib.providers.slurm import UNSUPPORTED, _state
 from flowlib.providers.slurm._cluster import Cluster, Markers
 from flowlib.providers.slurm._render import (
     SlurmSettings,
@@ -45,6 +46,7 @@ from flowlib.providers.slurm._render import (
 )
 
 if TYPE_CHECKING:
+    from flowlib.core.packaging import CodeArchive
     from flowlib.core.store import TaskRecord
 
 __all__ = ["SlurmProvider"]
@@ -80,8 +82,10 @@ class SlurmProvider:
         clock: Clock = SYSTEM_CLOCK,
         cancel_wait_s: float = 20.0,
         environ: Mapping[str, str] | None = None,
+        home: Path | None = None,
     ) -> None:
         self.cluster = cluster
+        self.home = home  # flowlib's home here: never part of a code upload
         self.environ = environ  # where S3 credentials come from (None: this process's)
         self.settings = settings
         self.clock = clock
@@ -95,19 +99,10 @@ class SlurmProvider:
     # -- what this provider can do -------------------------------------------------------
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(
-            {
-                Feature.SPOT: "a SLURM cluster has no spot market (use a preemptible QOS)",
-                Feature.VOLUMES: "SLURM jobs use the cluster's shared filesystems, not volumes",
-                Feature.VOLUME_MOUNTS: "volume:// needs provider volumes; on SLURM mount a "
-                "directory of the shared filesystem instead: data={'/models': '/shared/models'}",
-                Feature.CONTAINER_IMAGE: "container images on SLURM need a site plugin "
-                "(pyxis/enroot) flowlib does not drive yet",
-                Feature.SSH: "reach a running job with `srun --jobid=ID --pty bash` on the cluster",
-                Feature.HIBERNATE: "SLURM jobs cannot be hibernated",
-                Feature.MAX_PRICE: "a SLURM cluster does not bill per hour",
-            }
-        )
+        return Capabilities(UNSUPPORTED)
+
+    def close(self) -> None:
+        """Nothing to release (a shared SSH connection to a login node ends when idle)."""
 
     def offers(self, config: TaskConfig) -> list[Any]:
         return []
@@ -139,15 +134,20 @@ class SlurmProvider:
         task_dir = self.task_dir(record.task_id)
         sha = None
         if config.upload_code:
-            from pathlib import Path
-
             from flowlib.core.packaging import package_directory
 
-            archive = package_directory(Path(config.code_dir or Path.cwd()))
+            exclude = [self.home] if self.home is not None else []
+            archive = package_directory(Path(config.code_dir or Path.cwd()), exclude=exclude)
             self.cluster.write(f"{task_dir}/root/{CODE_ARCHIVE}", archive.data, mode=0o600)
             sha = archive.sha256
         else:
             self.cluster.write(f"{task_dir}/root/var/lib/flow/.keep", b"")
+        self.cluster.write(f"{task_dir}/startup.sh", self._script(record, sha).encode(), mode=0o700)
+        return task_dir
+
+    def _script(self, record: TaskRecord, sha: str | None) -> str:
+        """The task's startup script: one render for the submit and the dry run."""
+        config = record.config
         gpus = resources(config, self.settings).gpus_per_node
         context = ScriptContext(
             task_id=record.task_id,
@@ -159,8 +159,13 @@ class SlurmProvider:
             # an absolute path is a directory of the cluster's filesystems, linked into root/
             data_links={m.target: m.source for m in config.data_mounts if m.mount_type == "bind"},
         )
-        self.cluster.write(f"{task_dir}/startup.sh", build_script(context).encode(), mode=0o700)
-        return task_dir
+        return build_script(context)
+
+    def preview_script(self, record: TaskRecord, code: CodeArchive | None) -> str:
+        """The startup script the submit would write on the cluster for ``record``; nothing is
+        written (the sbatch job script around it: :func:`._render.render_job`)."""
+        sha = code.sha256 if code is not None and record.config.upload_code else None
+        return self._script(record, sha)
 
     def submit(self, record: TaskRecord) -> dict[str, Any]:
         task_dir = self._prepare_files(record)
@@ -213,11 +218,12 @@ class SlurmProvider:
         return {}
 
     def _credentials(self, configs: Sequence[TaskConfig]) -> dict[str, str]:
-        """The client's S3 environment for jobs that use S3 (none for the others)."""
+        """The client's S3 environment for jobs that use S3, data or results location (none
+        for the others)."""
         from flowlib.data import uses_s3
 
-        if not any(uses_s3(c) for c in configs):
-            return {}
+        if not any(uses_s3(c) or (c.results or "").startswith("s3://") for c in configs):
+            return {}  # neither S3 data nor an s3:// results location
         environ = os.environ if self.environ is None else self.environ
         return {k: environ[k] for k in S3_ENVIRONMENT if environ.get(k)}
 

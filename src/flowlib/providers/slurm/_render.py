@@ -119,7 +119,8 @@ def resources(config: TaskConfig, settings: SlurmSettings) -> Resources:
     from flowlib.catalog import parse_instance_type
 
     if config.instance_type is None:
-        return Resources(settings.partition, None, 0)
+        count = config.gpu_count or 0  # GPUs of any model: the partition's
+        return Resources(settings.partition, f"gpu:{count}" if count else None, count)
     request = parse_instance_type(config.instance_type)
     if request.gpu is None:
         raise ValidationError(
@@ -160,10 +161,10 @@ def _word(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def time_minutes(hours: float) -> int:
+def time_minutes(hours: float, grace_s: int = KILL_GRACE_S) -> int:
     """SLURM's limit for a task of ``hours``: flowlib's own limit fires first (exit 124), SLURM's
     only catches a startup script that could not stop its workload."""
-    return math.ceil(hours * 60 + (KILL_GRACE_S + 60) / 60)
+    return math.ceil(hours * 60 + (grace_s + 60) / 60)
 
 
 def _directives(
@@ -179,7 +180,11 @@ def _directives(
         ("comment", f"flowlib task {task_id}"),
     ]
     if config.max_run_time_hours is not None:
-        lines.append(("time", str(time_minutes(config.max_run_time_hours))))
+        grace = config.stop_grace_s
+        lines.append(("time", str(time_minutes(config.max_run_time_hours, grace))))
+    # SLURM's own stop notice (the partition's time limit, preemption): SIGTERM to the batch
+    # shell, which writes FLOW_STOP_FILE and passes it on (core.startup).
+    lines.append(("signal", f"B:TERM@{max(1, config.stop_grace_s)}"))
     if res.gres is not None:
         lines.append(("gres", res.gres))
     if res.partition is not None:

@@ -25,6 +25,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
+from flowlib.core.packaging import tag_as_cache
+
+from ._admin import ADMIN_PREFIX, AdminControls, admin_answer
 from ._boot import SCRIPT_LOG, Sandbox, ScriptProcess
 from ._clock import EmulatorClock, ManualClock, SystemClock
 from ._faults import FaultPlan
@@ -94,15 +97,33 @@ class EmulatorBase(Generic[_Id]):
     state: MachineState[_Id]
 
     def __init__(
-        self, clock: EmulatorClock | None, workdir: Path | None, boot: bool, workdir_prefix: str
+        self,
+        clock: EmulatorClock | None,
+        workdir: Path | None,
+        boot: bool,
+        workdir_prefix: str,
+        ssh: bool = False,
     ) -> None:
         """``workdir`` None with ``boot``: a temporary one, removed on close. ``self.sandbox``
-        is where machines boot (None: they do not run their scripts)."""
+        is where machines boot (None: they do not run their scripts). ``ssh``: each booted
+        machine also runs a real sshd on a loopback port (``_sshd.py``), reported in the API
+        the way the cloud reports SSH access."""
+        if ssh and not boot:
+            raise ValueError("ssh=True needs boot=True: sshd runs inside the booted machine")
+        if ssh:
+            from ._sshd import sshd_missing
+
+            missing = sshd_missing()
+            if missing is not None:
+                raise RuntimeError(f"ssh=True: {missing}")
+        self.ssh = ssh
         self.clock: EmulatorClock = clock if clock is not None else SystemClock()
         self._own_workdir = workdir is None and boot
         if workdir is None and boot:
             workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix))
         self.workdir = workdir
+        if workdir is not None:
+            tag_as_cache(workdir)  # never part of a code upload, even inside the project
         self.sandbox = Sandbox(workdir / "instances") if boot and workdir is not None else None
         self.faults = FaultPlan()
         self.calls: list[RecordedCall] = []
@@ -184,6 +205,8 @@ class EmulatorBase(Generic[_Id]):
         """Stop whatever the emulated machines still run (on close)."""
         for proc in self.state.script_processes():  # a script may be gone and its workload not
             proc.kill()
+        if self.sandbox is not None:
+            self.sandbox.stop_ssh()
 
     # ---- time ------------------------------------------------------------------------------
 
@@ -214,7 +237,19 @@ class EmulatorBase(Generic[_Id]):
 
     # ---- serving ---------------------------------------------------------------------------
 
+    def admin_controls(self) -> AdminControls:
+        """The controls under ``/_emulator`` (see ``_admin.py``); clouds add their own."""
+        return AdminControls(
+            self.ticker_name.removesuffix("-ticker"), self._admin_key(), self.faults
+        )
+
+    def _admin_key(self) -> str:
+        key = getattr(self, "api_key", None)
+        return key if isinstance(key, str) else ""
+
     def serve(self, request: WireRequest) -> WireResponse:
+        if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
+            return admin_answer(self.admin_controls(), request)  # not faulted, not recorded
         decision = self.faults.decide(request.method, request.path)
         if decision.drop_before is not None:
             self._record(request, None, dropped=True)
@@ -255,14 +290,21 @@ class EmulatorBase(Generic[_Id]):
 
     def provider_settings(self, **extra: Any) -> dict[str, Any]:
         """The flowlib provider section that reaches this emulator (its URL and key; its
-        instances through their sandboxes), ``extra`` settings added."""
+        instances over OpenSSH as this user when they run sshd, else through their
+        sandboxes), ``extra`` settings added."""
         section: dict[str, Any] = {
             "api_url": self.url,
             "api_key": getattr(self, "api_key", None),
             "poll_interval_s": 0.2,
         }
-        if self.workdir is not None:
-            section.update(remote_host="sandbox", sandbox_dir=str(self.workdir / "instances"))
+        if self.ssh:
+            import getpass
+
+            section.update(remote_host="ssh", ssh_user=getpass.getuser())
+        elif self.workdir is not None:
+            from flowlib.testing.emulators import sandbox_settings
+
+            section.update(sandbox_settings(self.workdir / "instances"))
         return {**section, **extra}
 
     def client(self, **kwargs: Any) -> httpx.Client:

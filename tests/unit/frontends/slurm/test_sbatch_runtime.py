@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from flowlib.core.startup import task_number
 from flowlib.frontends.slurm import SRUN_SHIM, translate_sbatch
 from flowlib.models import TaskConfig
 
@@ -33,14 +34,40 @@ def run(config: TaskConfig, workspace: Path, **extra: str) -> subprocess.Complet
 
 def test_srun_launches_ntasks_processes_with_their_ranks(tmp_path: Path) -> None:
     (task,) = translate_sbatch(JOB).tasks
-    result = run(task, tmp_path, FLOW_TASK_ID="task-7")
+    result = run(task, tmp_path, FLOW_TASK_NUMBER=task_number("task-7"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "job=task-7 name=ranks ntasks=4 cpus=2"
+    job_id, rest = lines[0].removeprefix("job=").split(" ", 1)
+    assert job_id.isdigit() and 0 < int(job_id) <= 67_043_328  # SLURM's MaxJobId
+    assert rest == "name=ranks ntasks=4 cpus=2"
     assert lines[1:5] == [f"rank={r} local={r}" for r in range(4)]
     assert sorted(lines[5:7]) == ["0: hi", "1: hi"]
     assert lines[7] == "srun failed: 1"
     assert (tmp_path / ".flowlib-slurm" / "bin" / "srun").exists()
+
+
+def test_slurm_job_id_is_a_number_stable_per_task(tmp_path: Path) -> None:
+    job = '#!/bin/bash\n#SBATCH --array=0-1\nprintf "%d %d\\n" $SLURM_JOB_ID $SLURM_ARRAY_JOB_ID\n'
+    first, second = translate_sbatch(job).tasks
+
+    def ids(task: TaskConfig, task_id: str, node: str = "0") -> list[int]:
+        number = task_number(task_id)  # what the startup script exports (test_startup_script)
+        result = run(task, tmp_path, FLOW_TASK_NUMBER=number, FLOW_NODE_RANK=node)
+        assert result.returncode == 0, result.stderr
+        return [int(word) for word in result.stdout.split()]
+
+    job_a, array_a = ids(first, "task-a1b2")
+    assert ids(first, "task-a1b2", node="1") == [job_a, array_a]  # every node, every retry
+    job_b, array_b = ids(second, "task-c3d4")
+    assert job_b != job_a and array_b == array_a  # one array job, one job id per element
+    assert ids(first, "42") == [42, array_a]  # a numeric task id is kept
+
+
+def test_the_task_number_is_a_job_id_stable_per_task() -> None:
+    numbers = {task_number(f"task-{i:012x}") for i in range(1000)}
+    assert len(numbers) == 1000 and all(0 < int(n) <= 67_043_328 for n in numbers)
+    assert task_number("task-a1b2") == task_number("task-a1b2")
+    assert task_number("42") == "42" and task_number("4²") != "4²"  # ASCII digits only
 
 
 def test_each_node_runs_its_share_of_the_ranks(tmp_path: Path) -> None:

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from flowlib import Flow
-from flowlib.core.hosts import sandbox_factory
+from flowlib.core.hosts import HostFactory
 from flowlib.core.store import TaskStore
 from flowlib.hookspecs import hookimpl
 from flowlib.providers import Registry
 from flowlib.providers.fcp import make_provider
 from flowlib.providers.fcp._provider import FcpProvider
+from flowlib.testing.emulators import sandbox_factory
 from flowlib.testing.emulators.fcp import FcpEmulator, ManualClock, Timing
 
 
@@ -41,13 +42,20 @@ def disks(tmp_path: Path) -> Path:
 
 
 def build(
-    emu: FcpEmulator, clock: ManualClock, home: Path, disks: Path, **settings: Any
+    emu: FcpEmulator,
+    clock: ManualClock,
+    home: Path,
+    disks: Path,
+    hosts: HostFactory | None = None,
+    **settings: Any,
 ) -> FcpProvider:
+    """A provider on ``emu``; its instances are their sandboxes under ``disks`` unless
+    ``hosts`` says otherwise."""
     provider = make_provider(
         {"api_key": emu.api_key, "api_url": emu.url, "poll_interval_s": 1.0, **settings},
         home,
         transport=emu.transport(),
-        host_factory=sandbox_factory(lambda a: disks / a.instance_id),
+        host_factory=hosts or sandbox_factory(lambda a: disks / a.instance_id),
     )
     provider.clock = clock
     return provider
@@ -77,22 +85,29 @@ class _Plugin:
         return [ProviderSpec("fcp", lambda context: self.provider)]
 
 
-@pytest.fixture
-def flow(
-    provider: FcpProvider, tmp_path: Path, clock: ManualClock, project: Path
-) -> Iterator[Flow]:
-    """A Flow whose `fcp` provider is the one above (handed over through a plugin manager)."""
+def _flow_on(provider: FcpProvider, home: Path, clock: ManualClock) -> Flow:
     import pluggy
 
     from flowlib import hookspecs
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    plugin = _Plugin(provider)
-    pm.register(plugin, name="fcp-under-test")
-    registry = Registry(pm)
-    store = TaskStore(tmp_path / "home" / "tasks.db")
-    with Flow(provider="fcp", store=store, registry=registry, clock=clock) as f:
+    pm.register(_Plugin(provider), name="fcp-under-test")
+    store = TaskStore(home / "tasks.db")
+    return Flow(provider="fcp", store=store, registry=Registry(pm), clock=clock)
+
+
+@pytest.fixture
+def flow_on(tmp_path: Path, clock: ManualClock, project: Path) -> Callable[[FcpProvider], Flow]:
+    """``flow_on(provider)``: a Flow whose `fcp` provider is ``provider`` (handed over through
+    a plugin manager)."""
+    return lambda provider: _flow_on(provider, tmp_path / "home", clock)
+
+
+@pytest.fixture
+def flow(provider: FcpProvider, flow_on: Callable[[FcpProvider], Flow]) -> Iterator[Flow]:
+    """A Flow whose `fcp` provider is the one above."""
+    with flow_on(provider) as f:
         yield f
 
 

@@ -3,11 +3,15 @@ played by writing what the startup script leaves on the instance's disk (``finis
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from flowlib import Flow
+from flowlib.core.hosts import HostAddress, RemoteHost, SandboxHost
+from flowlib.core.ssh import OpenSSHHost
 from flowlib.core.store import TaskRecord
 from flowlib.errors import ProviderError
 from flowlib.models import TaskConfig, TaskStatus
@@ -21,6 +25,12 @@ def finish(disks: Path, instance_fid: str, code: int, output: str = "") -> None:
     (root / "var/log/flow").mkdir(parents=True, exist_ok=True)
     (root / "var/log/flow/task.log").write_text(output)
     (root / "var/run/flow/exit_code").write_text(f"{code}\n")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when this returns: nothing listens
 
 
 def only_instance(emu: FcpEmulator) -> str:
@@ -179,3 +189,45 @@ def test_ssh_on_a_task_without_a_running_instance_says_to_wait(
         client.patch(f"/v2/spot/bids/{bid.fid}", json={"paused": True})
     with pytest.raises(ProviderError, match="no running instance to connect to"):
         flow.ssh(task.task_id, command="true")
+
+
+class _GoesAwayOnceRead(SandboxHost):
+    """An instance a cancel takes right after flowlib read its exit code: from then on it
+    answers no ssh."""
+
+    def __init__(self, address: HostAddress, root: Path, gone: set[str]) -> None:
+        super().__init__(address, root)
+        self.gone = gone
+
+    def read_file(self, path: str) -> bytes | None:
+        data = super().read_file(path)
+        if path.endswith("/exit_code") and data is not None:
+            self.gone.add(str(self.address.instance_id))
+        return data
+
+
+def test_a_machine_gone_right_after_its_exit_code_was_read_does_not_hold_up_the_status(
+    emu: FcpEmulator,
+    clock: ManualClock,
+    disks: Path,
+    tmp_path: Path,
+    make: Callable[..., FcpProvider],
+    flow_on: Callable[[FcpProvider], Flow],
+) -> None:
+    gone: set[str] = set()
+
+    def hosts(address: HostAddress) -> RemoteHost:
+        if address.instance_id in gone:  # nothing listens: what ssh meets once it is gone
+            at = HostAddress("127.0.0.1", closed_port(), "ubuntu", None, address.instance_id)
+            return OpenSSHHost(at, home=tmp_path, clock=clock, boot_timeout=300.0)
+        return _GoesAwayOnceRead(address, disks / str(address.instance_id), gone)
+
+    with flow_on(make(hosts=hosts)) as flow:
+        task = flow.run("python train.py", instance_type="a100")
+        finish(disks, only_instance(emu), 0, "done\n")
+        before = clock.monotonic()
+        done = flow.get_task(task.task_id)
+        waited = clock.monotonic() - before
+    assert (done.status, done.exit_code) == (TaskStatus.COMPLETED, 0)  # read and kept
+    assert gone  # the machine did go away between the read and the mark
+    assert waited < 10  # one try at the mark, not the 300 s a first ssh waits for a boot

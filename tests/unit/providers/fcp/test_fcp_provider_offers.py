@@ -47,13 +47,16 @@ def test_prepare_fixes_the_instance_type_and_the_cheapest_region(provider: FcpPr
 def test_instance_type_fids_are_read_at_run_time(
     clock: ManualClock, tmp_path: Path, disks: Path
 ) -> None:
-    for seed in (1, 2):
+    fids = set()
+    for seed in (1, 2):  # h100-80gb.pcie.1x has no built-in FID: each seed makes another
         with FcpEmulator(clock=clock, boot=False, seed=seed) as emu:
             provider = make_provider(
                 {"api_key": emu.api_key, "api_url": emu.url}, tmp_path, transport=emu.transport()
             )
-            placement = provider.catalog.place(task(instance_type="a100-80gb.sxm.1x"))
-            assert placement.instance_type_fid == emu.instance_type_fid("a100-80gb.sxm.1x")
+            placement = provider.catalog.place(task(instance_type="h100-80gb.pcie.1x"))
+            assert placement.instance_type_fid == emu.instance_type_fid("h100-80gb.pcie.1x")
+            fids.add(placement.instance_type_fid)
+    assert len(fids) == 2
 
 
 def test_an_unknown_instance_type_lists_the_available_ones(provider: FcpProvider) -> None:
@@ -61,7 +64,9 @@ def test_an_unknown_instance_type_lists_the_available_ones(provider: FcpProvider
         provider.prepare(task(instance_type="3xh100"))
     assert "fcp does not sell '3xh100'" in caught.value.message
     assert caught.value.suggestions[-1] == (
-        "available now: a100-80gb.sxm.1x, a100-80gb.sxm.8x, h100-80gb.pcie.1x, h100-80gb.sxm.8x"
+        "available now: a100-80gb.sxm.1x, a100-80gb.sxm.2x, a100-80gb.sxm.4x, a100-80gb.sxm.8x, "
+        "b200-180gb.sxm.8x, b200-192gb.sxm.1x, b200-192gb.sxm.2x, b200-192gb.sxm.4x, "
+        "b200-192gb.sxm.8x, h100-80gb.pcie.1x, h100-80gb.sxm.8x, h200-141gb.sxm.8x"
     )
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from flowlib.core.packaging import package_directory
+from flowlib.data import VolumeMount
 from flowlib.errors import ConfigError
 from flowlib.models import TaskConfig
-from flowlib.providers.fcp._script import MAX_SCRIPT, ReleaseKey, render
+from flowlib.providers.fcp._script import MAX_SCRIPT, ReleaseKey, render, volume_device
 from flowlib.providers.fcp._settings import FcpSettings
+from flowlib.testing.emulators import SANDBOX_HOSTS
 
 SECRET = "fkey_" + "R" * 30
 KEY = ReleaseKey("http://127.0.0.1:1", "proj_x", "train-abc", "apikey_1", SECRET)
@@ -65,6 +67,30 @@ def test_a_multi_node_script_waits_for_its_rank() -> None:
     assert "var/lib/flow/cluster.env" in script
 
 
+def test_a_multi_node_script_derives_the_torchrun_contract_from_what_the_provider_writes() -> None:
+    script = render("t", TaskConfig(command=["true"], num_instances=2), archive=None,
+                    release=None, exit_grace_s=0, gpus_per_node=8).text  # fmt: skip
+    sourced = script.index('. "$FLOW_ROOT/var/lib/flow/cluster.env"')
+    contract = script.index('MASTER_ADDR="$FLOW_MAIN_IP"')
+    assert sourced < contract < script.index("# the workload")
+    assert 'export FLOW_NODE_RANK="$FLOW_NODE_RANK"' in script
+    assert "export FLOW_GPUS_PER_NODE=8" in script and "PET_NPROC_PER_NODE" in script
+
+
+def test_one_node_gets_no_multi_node_contract() -> None:
+    script = render("t", TaskConfig(command=["true"]), archive=None, release=None,
+                    exit_grace_s=0, gpus_per_node=8).text  # fmt: skip
+    assert "MASTER_ADDR" not in script and "cluster.env" not in script
+
+
+def test_volumes_are_found_by_their_serial_and_mounted_at_their_path() -> None:
+    mounts = [VolumeMount("ckpt", "/ckpt", volume_device("vol_AbCdEfGh12345678"))]
+    script = render("t", TaskConfig(command=["true"]), archive=None, release=None,
+                    exit_grace_s=0, volume_mounts=mounts).text  # fmt: skip
+    assert "flow_volume 0 ckpt /ckpt /dev/disk/by-id/virtio-vol_AbCdEfGh12345678" in script
+    assert script.index("flow_volume 0") < script.index("# the workload")
+
+
 def test_settings_refuse_unknown_keys_with_a_suggestion() -> None:
     with pytest.raises(ConfigError) as caught:
         FcpSettings.from_mapping({"remote_hosts": "ssh"})
@@ -72,5 +98,5 @@ def test_settings_refuse_unknown_keys_with_a_suggestion() -> None:
 
 
 def test_the_sandbox_host_needs_its_directory() -> None:
-    with pytest.raises(ConfigError, match="sandbox_dir"):
-        FcpSettings.from_mapping({"remote_host": "sandbox"})
+    with pytest.raises(ConfigError, match=r"remote_host_options\.dir"):
+        FcpSettings.from_mapping({"remote_host": SANDBOX_HOSTS})

@@ -3,11 +3,15 @@ prices, set-up on first use, helpful errors, and no duplicate or leftover VM und
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from flowlib.core.hosts import HostAddress, RemoteHost
+from flowlib.core.ssh import OpenSSHHost
 from flowlib.core.store import TaskRecord, new_task_id
 from flowlib.errors import AuthenticationError, CapacityError, ValidationError
 from flowlib.models import TaskConfig
@@ -175,3 +179,35 @@ def test_status_of_many_tasks_is_one_list_call(
     states = provider.status(tasks)
     assert calls(hs, "GET", "/core/virtual-machines") == before + 1
     assert {s.provider_state for s in states.values()} == {"CREATING"}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when this returns: nothing listens
+
+
+def test_a_vm_whose_sshd_does_not_answer_yet_gets_one_look_not_a_wait_for_its_boot(
+    hs: HyperstackEmulator, clock: ManualClock, tmp_path: Path, key_path: Path
+) -> None:
+    port = closed_port()  # the VM is ACTIVE with an IP, its sshd not started yet
+
+    def hosts(address: HostAddress) -> RemoteHost:
+        at = replace(address, host="127.0.0.1", port=port)
+        return OpenSSHHost(at, home=tmp_path, clock=clock, boot_timeout=300.0)
+
+    section = {"api_key": hs.api_key, "api_url": hs.url, "ssh_key_path": str(key_path)}
+    provider = HyperstackProvider(
+        load_settings(section), tmp_path / "home", transport=hs.transport(),
+        host_factory=hosts, clock=clock,
+    )  # fmt: skip
+    task = record()
+    task.provider_data.update(provider.submit(task))
+    hs.advance(10)
+    (vm,) = hs.state.vms.values()
+    assert (vm.status, vm.floating_ip is not None) == ("ACTIVE", True)
+    before = clock.monotonic()
+    state = provider.status([task])[task.task_id]
+    # A status (and the keeper's batch behind it) never waits out a boot: 300 s here.
+    assert clock.monotonic() - before < 10
+    assert not state.status.is_terminal

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from flowlib import Flow
-from flowlib.core.hosts import sandbox_factory
 from flowlib.describe import wanted_features
 from flowlib.errors import UnsupportedError, ValidationError
 from flowlib.models import TaskConfig
@@ -24,6 +23,7 @@ from flowlib.providers.hyperstack._agent import (
 )
 from flowlib.providers.hyperstack._provider import HyperstackProvider
 from flowlib.providers.hyperstack._settings import load_settings
+from flowlib.testing.emulators import sandbox_factory
 from flowlib.testing.emulators.hyperstack import HyperstackEmulator, ManualClock, Timing
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me"

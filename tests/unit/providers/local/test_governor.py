@@ -12,18 +12,15 @@ import pytest
 from flowlib.core.seams import CommandResult
 from flowlib.errors import CapacityError, ConfigError
 from flowlib.models import TaskConfig
-from flowlib.providers.local._governor import (
+from flowlib.providers.local._governor import Queue, decide, impossible, request_of
+from flowlib.providers.local._machine import (
     DEFAULT_MIN_FREE_RAM_MB,
     QUERY,
     GovernorSettings,
-    Queue,
     Request,
-    decide,
     free_ram_mb,
-    impossible,
     parse_readings,
     read_gpus,
-    request_of,
     total_ram_mb,
 )
 

@@ -100,11 +100,24 @@ def _listing(
     cursor: str | None,
 ) -> WireResponse:
     """A sorted page of a list answer: ``{"data": [...], "next_cursor": ...}``."""
+    return _listing_of(state, items, key, sort_dir, limit, cursor, lambda item: item.to_json())
+
+
+def _listing_of(
+    state: FcpState,
+    items: list[T],
+    key: Callable[[T], Any],
+    sort_dir: str | None,
+    limit: int | None,
+    cursor: str | None,
+    to_json: Callable[[T], Any],
+) -> WireResponse:
+    """:func:`_listing` for any item, shaped by ``to_json``."""
     items.sort(key=key)
     if sort_dir == "desc":
         items.reverse()
     page, token = _page(items, limit, cursor, state.options.default_page_size)
-    return _ok({"data": [item.to_json() for item in page], "next_cursor": token})
+    return _ok({"data": [to_json(item) for item in page], "next_cursor": token})
 
 
 # ---- account ---------------------------------------------------------------------------------
@@ -280,9 +293,9 @@ def list_instances(state: FcpState, request: WireRequest, key: str, _: str) -> W
         and q.instance_type in (None, i.instance_type)
         and q.region in (None, i.region)
         and (q.status_in is None or i.status in q.status_in)
-        and (q.order_type_in is None or "Bid" in q.order_type_in)
+        and (q.order_type_in is None or i.order_type in q.order_type_in)
         and (q.bid_fid_in is None or i.bid in q.bid_fid_in)
-        and q.reservation_fid_in is None  # spot instances have no reservation
+        and (q.reservation_fid_in is None or i.reservation in q.reservation_fid_in)
     ]
     sort_keys: dict[str, Callable[[Instance], Any]] = {
         "instance_status": lambda i: (i.status, i.seq),

@@ -20,6 +20,7 @@ __all__ = [
     "Timing",
     "Volume",
     "dollars",
+    "launch_json",
     "parse_price",
 ]
 
@@ -37,6 +38,19 @@ def parse_price(text: str) -> int | None:
 
 def dollars(cents: int) -> str:
     return f"${cents // 100}.{cents % 100:02d}"
+
+
+def launch_json(spec: dict[str, Any]) -> dict[str, Any]:
+    """A launch specification as the API shows it: every field, unset ones null."""
+    return {
+        "volumes": [],
+        "ssh_keys": [],
+        "startup_script": None,
+        "kubernetes_cluster": None,
+        "image_version": None,
+        "memory_gb": None,
+        **spec,
+    }
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,12 @@ class Auction:
     minimum_cents: int  # a limit price below this is refused
     adjustable_memory: bool = False
     default_image_version: str | None = None
+    history: list[tuple[float, int]] = field(default_factory=list)  # (since, price_cents)
+
+    @property
+    def reserved_cents(self) -> int:
+        """What a reservation pays per instance-hour: a fixed premium over the spot market."""
+        return self.price_cents * 5 // 4
 
 
 @dataclass
@@ -158,15 +178,7 @@ class Bid:
         self.events.append({"timestamp": iso(at), "event_type": event_type, **extra})
 
     def to_json(self) -> dict[str, Any]:
-        spec = {
-            "volumes": [],
-            "ssh_keys": [],
-            "startup_script": None,
-            "kubernetes_cluster": None,
-            "image_version": None,
-            "memory_gb": None,
-            **self.launch_specification,
-        }
+        spec = launch_json(self.launch_specification)
         return {
             "fid": self.fid,
             "name": self.name,
@@ -210,11 +222,13 @@ class Instance:
     created_by: str
     instance_type: str
     region: str
-    bid: str
+    bid: str | None  # None: a reservation's or a CPU VM's
     private_ip: str
+    reservation: str | None = None
     status: str = "STATUS_NEW"
     since: float = 0.0
     ssh_destination: str | None = None
+    ssh_port: int | None = None  # the loopback port of its own sshd, when it runs one
     end_time: float | None = None
     price_cents: int = 0  # the market price it is billed at now
     billed_cents: float = 0.0  # accrued up to ``billed_until``
@@ -222,6 +236,11 @@ class Instance:
     process: ScriptProcess | None = None
     booted: bool = False
     history: list[tuple[float, str]] = field(default_factory=list)
+    prices: list[tuple[float, int]] = field(default_factory=list)  # (since, cents per hour)
+
+    @property
+    def order_type(self) -> str:
+        return "Bid" if self.bid else "Reservation" if self.reservation else "CPU"
 
     @property
     def occupying(self) -> bool:
@@ -243,7 +262,7 @@ class Instance:
             "instance_type": self.instance_type,
             "region": self.region,
             "bid": self.bid,
-            "reservation": None,
+            "reservation": self.reservation,
             "ssh_destination": self.ssh_destination,
             "private_ip": self.private_ip,
             "status": self.status,
@@ -255,7 +274,7 @@ class Instance:
             "name": self.name,
             "status": self.status,
             "bid": self.bid,
-            "reservation": None,
+            "reservation": self.reservation,
             "end_time": iso(self.end_time) if self.end_time else None,
         }
 

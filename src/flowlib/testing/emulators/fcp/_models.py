@@ -156,9 +156,11 @@ class PricingQuery(_Body):
 
 
 class AvailabilityQuery(_Body):
-    # Not in the published schema; accepted because clients send them (see docs/emulators.md).
+    # Not in the published schema; accepted because clients send them (see docs/emulators.md):
+    # Mithril's own client sends all three; the market is the same for every project.
     region: str | None = None
     instance_type: str | None = None
+    project: str | None = None
 
 
 INSTANCES_QUERY_ARRAYS = ("status_in", "order_type_in", "bid_fid_in", "reservation_fid_in")

@@ -8,16 +8,18 @@ tick) and is called before each request, by the loopback server's ticker, and by
 
 from __future__ import annotations
 
+import os
 import random
 import string
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._boot import Sandbox, ScriptProcess
 from .._clock import EmulatorClock
+from .._disks import VolumeDisks
 from .._wire import ApiError
 from ._entities import (
     ENDED,
@@ -34,13 +36,23 @@ from ._entities import (
     dollars,
     parse_price,
 )
-from ._models import CreateBidRequest, UpdateBidRequest
+from ._models import CreateBidRequest, LaunchSpecification, UpdateBidRequest
 
-__all__ = ["MAX_STARTUP_SCRIPT", "FcpState", "Options"]
+__all__ = ["MAX_STARTUP_SCRIPT", "ORDER_TICKERS", "FcpState", "Options", "volume_device"]
 
 MAX_STARTUP_SCRIPT = 10_000
 MAX_QUANTITY = 256
+# Called by every tick after the auctions, until nothing changes: ``advance(state, now)`` moves
+# the orders beside spot bids (the modules serving them register here on import).
+_Order = TypeVar("_Order")
+ORDER_TICKERS: list[Callable[[FcpState, float], bool]] = []
 _ALNUM = string.ascii_letters + string.digits
+
+
+def volume_device(volume_fid: str) -> str:
+    """Where an attached volume appears on an instance: udev's link for the virtio disk whose
+    serial is the volume's FID (a serial holds 20 characters, exactly ``vol_`` + 16)."""
+    return f"/dev/disk/by-id/virtio-{volume_fid[:20]}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,9 @@ class Options:
     max_instances: int | None = None  # project quota on live instances (403 beyond)
     default_page_size: int = 100
     stop_grace_s: float = 2.0  # real seconds between SIGTERM and SIGKILL of a stopped script
+    # The host in ``ssh_destination``. The cloud reports a public IP; a client that refuses
+    # others (flow-compute waits 60 s per command for a public one) takes ``"localhost"``.
+    ssh_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -68,13 +83,24 @@ class FcpState:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)  # by secret
     projects: dict[str, Project] = field(default_factory=dict)
     instance_types: dict[str, InstanceType] = field(default_factory=dict)
+    cpu_types: dict[str, InstanceType] = field(default_factory=dict)  # no auction: fixed price
+    cpu_regions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by CPU type FID
     auctions: dict[str, Auction] = field(default_factory=dict)
     bids: dict[str, Bid] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
     ssh_keys: dict[str, SshKey] = field(default_factory=dict)
     volumes: dict[str, Volume] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Orders beside spot bids (reservations, CPU VMs, clusters, lifecycle scripts): the
+    # modules that serve them keep their records here, by FID, and advance them in ``tick``.
+    orders: dict[str, object] = field(default_factory=dict)
+    launch_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # by order FID
     boot_env: Callable[[Instance], dict[str, str]] = field(default=lambda _i: {})
+    ssh: bool = False  # each booted instance runs its own sshd (``_sshd.py``)
+    disks: VolumeDisks | None = None  # volumes as directories, for instances that boot
+    # Instances' private IPs are loopback addresses (127.N.x.y, N chosen per emulator), so the
+    # nodes of a bid reach each other at them, as on the cloud's private network.
+    network: int = field(default_factory=lambda: random.SystemRandom().randint(16, 250))
     _seq: int = 0
     _last_tick: float = 0.0
     _rng: random.Random = field(default_factory=random.Random)
@@ -182,10 +208,8 @@ class FcpState:
         _check_script(spec.startup_script)
         if not spec.ssh_keys and self.options.require_ssh_key:
             raise ApiError(400, "At least one SSH key is required for this project")
-        for key_fid in spec.ssh_keys:
-            if key_fid not in self.ssh_keys or self.ssh_keys[key_fid].project != req.project:
-                raise ApiError(404, f"SSH key {key_fid} not found")
-        self._check_volumes(spec.volumes, req.project, req.region)
+        self.check_ssh_keys(spec.ssh_keys, req.project)
+        self.check_volumes(spec.volumes, req.project, req.region)
         if spec.memory_gb is not None and not auction.adjustable_memory:
             raise ApiError(400, "Memory is not adjustable for this instance type")
         same_name = (b for b in self.bids.values() if b.project == req.project and b.live)
@@ -239,7 +263,7 @@ class FcpState:
         if req.volumes is not None:
             if bid.status != "Paused" and req.paused is not True:
                 raise ApiError(400, "Volumes can only be changed while the bid is paused")
-            self._check_volumes(req.volumes, bid.project, bid.region)
+            self.check_volumes(req.volumes, bid.project, bid.region)
             before = set(bid.launch_specification.get("volumes", []))
             after = set(req.volumes)
             for vol in before - after:
@@ -300,9 +324,11 @@ class FcpState:
         for inst in self.instances.values():
             if inst.instance_type == auction.instance_type and inst.region == auction.region:
                 self._accrue(inst, now)
-                if inst.billed_until is not None:
+                if inst.billed_until is not None and inst.bid is not None:
                     inst.price_cents = cents
+                    inst.prices.append((now, cents))
         auction.price_cents = cents
+        auction.history.append((now, cents))
         for bid in list(self.bids.values()):
             same = bid.instance_type == auction.instance_type and bid.region == auction.region
             if same and bid.status == "Allocated" and bid.limit_cents < cents:
@@ -332,6 +358,8 @@ class FcpState:
             for bid in list(self.bids.values()):
                 changed |= self._advance_bid(bid, now)
             changed |= self._run_auctions(now)
+            for advance in ORDER_TICKERS:
+                changed |= advance(self, now)
             if not changed:
                 break
         self._last_tick = now
@@ -339,7 +367,8 @@ class FcpState:
     def _advance_instance(self, inst: Instance, now: float) -> bool:
         t = self.timing
         script_ended = inst.process is not None and inst.process.poll() is not None
-        if script_ended and self.options.terminate_when_script_ends and self.cancel_bid(inst.bid):
+        ends_bid = script_ended and self.options.terminate_when_script_ends and inst.bid
+        if ends_bid and self.cancel_bid(inst.bid or ""):
             return True
         steps: dict[str, tuple[float, str]] = {
             "STATUS_NEW": (t.confirm_s, "STATUS_CONFIRMED"),
@@ -396,23 +425,63 @@ class FcpState:
             return
         bid.instances = []
         for index in range(bid.quantity):
-            seq = self.next_seq()
-            inst = Instance(
-                fid=self.new_fid("inst"),
-                seq=seq,
-                name=f"{bid.name}-{index}",
-                project=bid.project,
-                created_at=at,
-                created_by=bid.created_by,
-                instance_type=bid.instance_type,
-                region=bid.region,
-                bid=bid.fid,
-                private_ip=f"10.0.{seq // 250}.{seq % 250 + 2}",
-                price_cents=auction.price_cents,
-            )
-            self.instances[inst.fid] = inst
+            inst = self.new_instance(
+                f"{bid.name}-{index}", bid.project, bid.instance_type, bid.region, at,
+                bid=bid.fid, price_cents=auction.price_cents, created_by=bid.created_by,
+            )  # fmt: skip
             bid.instances.append(inst.fid)
-            self._set_instance(inst, "STATUS_NEW", at)
+
+    def new_instance(
+        self,
+        name: str,
+        project: str,
+        instance_type: str,
+        region: str,
+        at: float,
+        *,
+        bid: str | None = None,
+        reservation: str | None = None,
+        price_cents: int = 0,
+        created_by: str | None = None,
+    ) -> Instance:
+        """A new machine in ``STATUS_NEW``; it boots through the usual statuses."""
+        seq = self.next_seq()
+        inst = Instance(
+            fid=self.new_fid("inst"),
+            seq=seq,
+            name=name,
+            project=project,
+            created_at=at,
+            created_by=created_by or self.user_fid,
+            instance_type=instance_type,
+            region=region,
+            bid=bid,
+            reservation=reservation,
+            private_ip=f"127.{self.network}.{seq // 250 % 250}.{seq % 250 + 2}",
+            price_cents=price_cents,
+        )
+        self.instances[inst.fid] = inst
+        self.set_instance_status(inst, "STATUS_NEW", at)
+        return inst
+
+    def set_instance_status(self, inst: Instance, status: str, at: float) -> None:
+        self._set_instance(inst, status, at)
+
+    def reboot(self, inst: Instance, at: float) -> None:
+        """A restart: the machine goes down (its processes end, SSH sessions too, ``/run`` is
+        emptied) and boots again on the same disk, through ``STATUS_STARTING``. Its startup
+        script does not run again: it runs once per machine (cloud-init's per-instance scripts;
+        Mithril's own client counts on it)."""
+        inst.ssh_destination = None
+        if self.sandbox is not None and inst.ssh_port is not None:
+            self.sandbox.stop_ssh(inst.fid)
+            inst.ssh_port = None
+        if inst.process is not None:
+            inst.process.kill()
+            inst.process = None  # not "the script ended": the machine was rebooted
+        if self.sandbox is not None:
+            self.sandbox.clear_run(inst.fid)
+        self._set_instance(inst, "STATUS_STARTING", at)
 
     def _pause(self, bid: Bid, now: float) -> None:
         self._set_status(bid, "Paused", now)
@@ -432,17 +501,27 @@ class FcpState:
         inst.history.append((at, status))
         if inst.occupying and inst.billed_until is None:
             inst.billed_until = at  # billing runs from allocation until the machine is gone
+        if inst.occupying and (not inst.prices or inst.prices[-1][1] != inst.price_cents):
+            inst.prices.append((at, inst.price_cents))
         elif not inst.occupying:
             inst.billed_until = None
         if status == "STATUS_INITIALIZING" and not inst.booted:
             inst.booted = True
             self._boot(inst)
+        elif status == "STATUS_STARTING" and inst.booted:  # resumed: the machine starts again
+            self._attach_volumes(inst)
+            self._serve_ssh(inst)
         if status == "STATUS_RUNNING":
-            inst.ssh_destination = inst.ssh_destination or "127.0.0.1"
+            port = f":{inst.ssh_port}" if inst.ssh_port else ""
+            inst.ssh_destination = f"{self.options.ssh_host}{port}"
         if status in ENDED:
             inst.end_time = at
-            inst.ssh_destination = None
         stopped = status in ENDED or status == "STATUS_PAUSED"
+        if stopped:
+            inst.ssh_destination = None
+            if self.sandbox is not None and inst.ssh_port is not None:
+                self.sandbox.stop_ssh(inst.fid)
+                inst.ssh_port = None
         if stopped and inst.process is not None:
             inst.process.stop(self.options.stop_grace_s)
 
@@ -452,14 +531,49 @@ class FcpState:
             inst.billed_until = now
 
     def _boot(self, inst: Instance) -> None:
-        bid = self.bids[inst.bid]
-        script = bid.launch_specification.get("startup_script")
+        script = self.launch_specification(inst).get("startup_script")
         if self.sandbox is None:
             return
         root = self.sandbox.root(inst.fid)
         root.mkdir(parents=True, exist_ok=True)
+        self._attach_volumes(inst)
+        self._serve_ssh(inst)
         if script:
-            inst.process = self.sandbox.boot(inst.fid, script, self.boot_env(inst))
+            inst.process = self.sandbox.boot(inst.fid, script, self._env(inst))
+
+    def _env(self, inst: Instance) -> dict[str, str]:
+        env = self.boot_env(inst)
+        if self.disks is not None:  # blkid, mkfs.ext4, mount... for emulated volumes
+            env = {"PATH": self.disks.path_env(os.environ.get("PATH")), **env}
+        return env
+
+    def _launch_spec(self, inst: Instance) -> dict[str, Any]:
+        """The launch specification the instance was started with (its bid's)."""
+        bid = self.bids.get(inst.bid) if inst.bid else None
+        return bid.launch_specification if bid is not None else {}
+
+    def _attach_volumes(self, inst: Instance) -> None:
+        """The bid's volumes appear as disks, found by their serial (:func:`volume_device`)."""
+        if self.disks is None or self.sandbox is None:
+            return
+        root = self.sandbox.root(inst.fid)
+        for fid in self._launch_spec(inst).get("volumes", []):
+            self.disks.create(fid)  # idempotent: a volume's disk lives as long as the emulator
+            self.disks.attach(fid, root, volume_device(fid))
+
+    def _serve_ssh(self, inst: Instance) -> None:
+        if not self.ssh or self.sandbox is None:
+            return
+        keys = self._launch_spec(inst).get("ssh_keys", [])
+        public = [self.ssh_keys[k].public_key for k in keys if k in self.ssh_keys]
+        inst.ssh_port = self.sandbox.serve_ssh(inst.fid, public, self._env(inst))
+
+    def launch_specification(self, inst: Instance) -> dict[str, Any]:
+        """What the instance was launched with: its bid's or its reservation's (CPU VMs: what
+        they were created with)."""
+        if inst.bid is not None:
+            return self.bids[inst.bid].launch_specification
+        return self.launch_specs.get(inst.reservation or inst.fid, {})
 
     def _instances_of(self, bid: Bid, include_past: bool = False) -> list[Instance]:
         if include_past:
@@ -488,7 +602,24 @@ class FcpState:
             )
         return cents
 
-    def _check_volumes(self, fids: Iterable[str], project: str, region: str) -> None:
+    def check_ssh_keys(self, fids: Iterable[str], project: str) -> None:
+        for key_fid in fids:
+            if key_fid not in self.ssh_keys or self.ssh_keys[key_fid].project != project:
+                raise ApiError(404, f"SSH key {key_fid} not found")
+
+    def order(self, fid: str, kind: type[_Order], label: str) -> _Order:
+        """The order ``fid`` of ``kind`` (a reservation, a cluster, ...), else 404."""
+        found = self.orders.get(fid)
+        if not isinstance(found, kind):
+            raise ApiError(404, f"{label} {fid} not found")
+        return found
+
+    def check_launch(self, spec: LaunchSpecification, project: str, region: str) -> None:
+        """A launch specification's script and volumes, as a bid's are checked."""
+        _check_script(spec.startup_script)
+        self.check_volumes(spec.volumes, project, region)
+
+    def check_volumes(self, fids: Iterable[str], project: str, region: str) -> None:
         for fid in fids:
             vol = self.volumes.get(fid)
             if vol is None or vol.deleted_at is not None or vol.project != project:

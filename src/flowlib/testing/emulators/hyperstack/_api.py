@@ -155,23 +155,37 @@ def images(state: HyperstackState, request: WireRequest, _: dict[str, str]) -> W
     for index, (name, _country, _desc) in enumerate(state.regions):
         if region is not None and region != name:
             continue
-        rows = [
-            {
-                "id": 100 * (index + 1) + n,
-                "name": image,
-                "region_name": name,
-                "type": "Ubuntu",
-                "version": image.split()[2],
-                "size": 20,
-                "display_size": "20 GB",
-                "description": image,
-                "is_public": True,
-                "labels": [],
-            }
-            for n, image in enumerate(state.images)
-        ]
+        rows = [_image(name, index, n, image) for n, image in enumerate(state.images)]
         groups.append({"region_name": name, "type": "Ubuntu", "logo": None, "images": rows})
     return _ok("Images retrieved", images=groups)
+
+
+@_router("GET", "/v1/core/images/{image_id}")
+def get_image(state: HyperstackState, request: WireRequest, p: dict[str, str]) -> WireResponse:
+    """One image by id (ids are ``100 * (region index + 1) + image index``). The SDK's ``Image``
+    model is ``{"image": {...}}`` alone: no status or message."""
+    wanted = _id(p, "image_id")
+    region_index, image_index = divmod(wanted - 100, 100)
+    if 0 <= region_index < len(state.regions) and 0 <= image_index < len(state.images):
+        region = state.regions[region_index][0]
+        row = _image(region, region_index, image_index, state.images[image_index])
+        return WireResponse(200, {"image": row})
+    raise HyperstackError(404, f"Image {wanted} not found")
+
+
+def _image(region: str, region_index: int, n: int, image: str) -> dict[str, Any]:
+    return {
+        "id": 100 * (region_index + 1) + n,
+        "name": image,
+        "region_name": region,
+        "type": "Ubuntu",
+        "version": image.split()[2],
+        "size": 20,
+        "display_size": "20 GB",
+        "description": image,
+        "is_public": True,
+        "labels": [],
+    }
 
 
 # ---- environments and keypairs ---------------------------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .._base import EmulatorBase
 from .._clock import EmulatorClock
+from .._disks import VolumeDisks
 from .._wire import WireRequest, WireResponse
 from ._api import route
 from ._catalog import (
@@ -18,7 +20,6 @@ from ._catalog import (
     DEFAULT_STOCK,
     FlavorSpec,
 )
-from ._disks import VolumeDisks
 from ._entities import REASONS, Options, Timing, Vm
 from ._state import USER_DATA_LOG, HyperstackState
 
@@ -40,6 +41,13 @@ class HyperstackEmulator(EmulatorBase[int]):
             url = emu.start()                   # http://127.0.0.1:PORT  (the API is under /v1)
     """
 
+    def provider_settings(self, **extra: Any) -> dict[str, Any]:
+        """As :meth:`EmulatorBase.provider_settings`; with ``ssh=True`` also the port every VM's
+        sshd answers on at its floating IP (``ssh_port``)."""
+        if self.ssh:
+            extra = {"ssh_port": self.state.ssh_port, **extra}
+        return super().provider_settings(**extra)
+
     secret_headers = ("api_key", "authorization")
     inprocess_url = "http://hyperstack.emulator"
     ticker_name = "hyperstack-ticker"
@@ -59,8 +67,9 @@ class HyperstackEmulator(EmulatorBase[int]):
         boot: bool = True,
         api_key: str | None = None,
         boot_env: Callable[[Vm], dict[str, str]] | None = None,
+        ssh: bool = False,
     ) -> None:
-        super().__init__(clock, workdir, boot, "hyperstack-emulator-")
+        super().__init__(clock, workdir, boot, "hyperstack-emulator-", ssh=ssh)
         self.state = HyperstackState(
             clock=self.clock,
             timing=timing or Timing(),
@@ -73,6 +82,10 @@ class HyperstackEmulator(EmulatorBase[int]):
         )
         if boot_env is not None:
             self.state.boot_env = boot_env
+        if ssh:
+            from .._sshd import free_port
+
+            self.state.ssh, self.state.ssh_port = True, free_port()
         if self.sandbox is not None and self.workdir is not None:
             self.state.disks = VolumeDisks(self.workdir)
             self.state.disks.install_tools()

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,8 +20,8 @@ from typing import Any
 
 from .._boot import Sandbox, ScriptProcess
 from .._clock import EmulatorClock, iso
+from .._disks import VolumeDisks
 from ._catalog import FlavorSpec
-from ._disks import VolumeDisks
 from ._entities import (
     BILLED,
     Environment,
@@ -79,6 +80,11 @@ class HyperstackState:
     volumes: dict[int, Volume] = field(default_factory=dict)
     boot_env: Callable[[Vm], dict[str, str]] = field(default=lambda _vm: {})
     disks: VolumeDisks | None = None  # volumes as directories, for VMs that boot (_disks.py)
+    # ssh=True: each ACTIVE VM runs its own sshd at its floating IP, a loopback address
+    # (127.N.x.y, N per emulator), on the emulator's one SSH port (Hyperstack reports no port)
+    ssh: bool = False
+    ssh_port: int = 0
+    network: int = field(default_factory=lambda: random.SystemRandom().randint(16, 250))
     org_id: int = 7001
     _ids: dict[str, int] = field(default_factory=dict)
     _ips: int = 0
@@ -311,9 +317,15 @@ class HyperstackState:
 
     def attach_ip(self, vm: Vm, now: float) -> None:
         self._ips += 1
-        vm.floating_ip = f"203.0.113.{(self._ips - 1) % 254 + 1}"
+        vm.floating_ip = (
+            self.loopback_ip(vm) if self.ssh else f"203.0.113.{(self._ips - 1) % 254 + 1}"
+        )
         vm.floating_ip_status = "ATTACHED"
         vm.ip_due = None
+
+    def loopback_ip(self, vm: Vm) -> str:
+        """The VM's own loopback address: its floating IP, where its sshd listens."""
+        return f"127.{self.network}.{vm.id // 250 % 250}.{vm.id % 250 + 2}"
 
     def detach_ip(self, vm: Vm) -> None:
         vm.floating_ip = None
@@ -411,6 +423,8 @@ class HyperstackState:
         if status not in _RUNNING:
             for proc in vm.processes:
                 proc.stop(self.options.stop_grace_s)
+            if self.ssh and self.sandbox is not None:
+                self.sandbox.stop_ssh(str(vm.id))
         if status == "HIBERNATED" and not vm.retain_ip and vm.floating_ip is not None:
             self.detach_ip(vm)  # released: restore may bring a different address
         if status == "ACTIVE":
@@ -419,6 +433,7 @@ class HyperstackState:
                 vm.floating_ip_status = "ATTACHING"
             self._boot(vm, first=not vm.booted)
             vm.booted = True
+            self._serve_ssh(vm)
         if status == "DELETING" and before != "DELETING":
             vm.ip_due = None
 
@@ -437,9 +452,7 @@ class HyperstackState:
         key = str(vm.id)
         root = self.sandbox.root(key)
         root.mkdir(parents=True, exist_ok=True)
-        env = self.boot_env(vm)
-        if self.disks is not None:  # blkid, mkfs.ext4, mount... for emulated volumes
-            env = {"PATH": self.disks.path_env(os.environ.get("PATH")), **env}
+        env = self._env(vm)
         if first:
             script = vm.user_data or ""
             if script.startswith("#!"):  # cloud-init runs a user_data script on first boot only
@@ -460,6 +473,20 @@ class HyperstackState:
                         key, text, env, script_path=relative, log_path=BOOT_SERVICES_LOG
                     )
                 )
+
+    def _serve_ssh(self, vm: Vm) -> None:
+        if not self.ssh or self.sandbox is None:
+            return
+        key = self.keypair_named(vm.key_name, vm.environment).public_key
+        self.sandbox.serve_ssh(
+            str(vm.id), [key], self._env(vm), address=self.loopback_ip(vm), port=self.ssh_port
+        )
+
+    def _env(self, vm: Vm) -> dict[str, str]:
+        env = self.boot_env(vm)
+        if self.disks is not None:  # blkid, mkfs.ext4, mount... for emulated volumes
+            env = {"PATH": self.disks.path_env(os.environ.get("PATH")), **env}
+        return env
 
     def script_processes(self) -> list[ScriptProcess]:
         return [p for vm in self.vms.values() for p in vm.processes]

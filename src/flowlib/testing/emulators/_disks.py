@@ -1,4 +1,4 @@
-"""The machine's side of emulated Hyperstack volumes: disks that are directories.
+"""The machine's side of emulated volumes (Hyperstack, FCP): disks that are directories.
 
 A real volume is a block device: attached to a VM it appears as ``/dev/vdb`` (``/dev/vdc``...),
 the startup script formats it when blank and mounts it. Sandboxed VMs have no block devices and
@@ -8,7 +8,8 @@ no root, so the emulator models just what a script can observe::
         .flowlib-volume                     marks the directory as an emulated disk
         fstype                              "ext4" once mkfs.ext4 ran (no file: blank)
         data/                               the filesystem's contents
-    <sandbox root>/dev/vdX -> <the disk>    while attached (a symlink; removed on detach)
+    <sandbox root>/dev/vdX -> <the disk>    while attached (a symlink; removed on detach); FCP:
+                                            dev/disk/by-id/virtio-<volume FID> (its serial)
     <workdir>/volume-tools/                 first on the PATH of every VM's scripts:
         blkid, mkfs.ext4, mount, mountpoint stand-ins that act on those directories
 
@@ -32,7 +33,7 @@ MARKER = ".flowlib-volume"
 
 # Each tool takes the device or mount path as its last argument, as the real ones may.
 _HEADER = """#!/bin/bash
-# flowlib Hyperstack emulator stand-in (docs/emulators.md): emulated volumes are directories
+# flowlib emulator stand-in (docs/emulators.md): emulated volumes are directories
 set -u
 last="${*: -1}"
 """
@@ -92,18 +93,18 @@ class VolumeDisks:
             path.write_text(text, encoding="utf-8")
             path.chmod(0o755)
 
-    def path(self, volume_id: int) -> Path:
+    def path(self, volume_id: int | str) -> Path:
         return self.root / str(volume_id)
 
-    def create(self, volume_id: int) -> None:
+    def create(self, volume_id: int | str) -> None:
         disk = self.path(volume_id)
         disk.mkdir(parents=True, exist_ok=True)
         (disk / MARKER).touch()
 
-    def delete(self, volume_id: int) -> None:
+    def delete(self, volume_id: int | str) -> None:
         shutil.rmtree(self.path(volume_id), ignore_errors=True)
 
-    def attach(self, volume_id: int, machine: Path, device: str) -> None:
+    def attach(self, volume_id: int | str, machine: Path, device: str) -> None:
         """The disk appears at ``device`` (``/dev/vdb``) on the machine rooted at ``machine``."""
         link = machine / device.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
