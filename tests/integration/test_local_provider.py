@@ -121,6 +121,9 @@ def test_cancel_stops_every_process_of_the_task(flow: Flow) -> None:
     while task.refresh().status != TaskStatus.RUNNING and time.monotonic() < deadline:
         time.sleep(0.02)
     session = flow.store.get(task.task_id).provider_data["pid"]
+    # RUNNING means the wrapper started; bash forks its two sleeps a moment later.
+    while len(_procs.session_members(session)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(_procs.session_members(session)) >= 3  # bash, the wrapper, two sleeps
     cancelled = flow.cancel(task.task_id)
     assert cancelled.status == TaskStatus.CANCELLED
