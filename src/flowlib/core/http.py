@@ -47,6 +47,10 @@ class AmbiguousRequestError(NetworkError):
     """A create request failed in a way that leaves unknown whether it took effect."""
 
 
+_jitter = random.Random()
+"""flowlib's own generator: a retry never moves the sequence of a user who seeded ``random``."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
@@ -60,7 +64,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(retry_after, self.max_backoff_s)
         base: float = min(self.backoff_s * 2.0 ** (attempt - 1), self.max_backoff_s)
-        return base * (0.5 + random.random() / 2)  # jitter: spread retries of many clients
+        return base * (0.5 + _jitter.random() / 2)  # jitter: spread retries of many clients
 
 
 def build_client(

@@ -144,3 +144,16 @@ def test_an_http_error_body_of_either_provider_is_read() -> None:
     hyperstack = {"status": False, "message": "Flavor not found", "error_reason": "bad_flavor"}
     with pytest.raises(APIError, match="Flavor not found"):
         client(Server(httpx.Response(400, json=hyperstack))).request("GET", "/v1/core/flavors")
+
+
+def test_retry_jitter_leaves_the_users_random_sequence_alone() -> None:
+    # A training script that seeds `random` must draw the same numbers whether or not flowlib
+    # retried a request in between.
+    import random
+
+    random.seed(1234)
+    expected = [random.random() for _ in range(3)]
+    random.seed(1234)
+    delays = [RetryPolicy(backoff_s=1.0).delay(attempt, None) for attempt in (1, 2, 3)]
+    assert [random.random() for _ in range(3)] == expected
+    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0 and 2.0 <= delays[2] <= 4.0
