@@ -80,6 +80,9 @@ class Lifecycle:
         self.clock = clock
         self.settle_s = settle_s
         self.on_live = on_live
+        self.unanswered: dict[str, str] = {}
+        """The providers the last look could not ask, and why: their tasks show what was stored
+        (``flow status`` and ``flow keeper`` say so)."""
 
     # -- record and submit ----------------------------------------------------------------
     def record(
@@ -200,21 +203,25 @@ class Lifecycle:
         for r in records:
             by_provider.setdefault(r.provider, []).append(r)
         fresh: dict[str, TaskRecord] = {}
+        unanswered: dict[str, str] = {}
         for name, group in by_provider.items():
             try:
                 with span("provider.status", provider=name, tasks=len(group)):
                     states = self.provider(name).status(group)
             except FlowError as exc:
                 log.info("status of %d %s task(s) failed: %s", len(group), name, exc)
+                unanswered[name] = exc.message
                 fresh.update((r.task_id, r) for r in group)
                 continue
-            except Exception:  # a provider's bug must not blind the looks at the others
+            except Exception as exc:  # a provider's bug must not blind the looks at the others
                 log.warning("status of %d %s task(s) failed", len(group), name, exc_info=True)
+                unanswered[name] = f"{type(exc).__name__} in the {name} provider (a bug)"
                 fresh.update((r.task_id, r) for r in group)
                 continue
             for r in group:
                 state = states.get(r.task_id)
                 fresh[r.task_id] = r if state is None else self._apply(r, state)
+        self.unanswered = unanswered
         return fresh
 
     def _apply(self, record: TaskRecord, state: TaskState) -> TaskRecord:

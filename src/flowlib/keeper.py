@@ -63,7 +63,7 @@ def run_keeper(config: FlowConfig, *, interval: float = INTERVAL_S, idle_s: floa
                     log.exception("keeper: a look at the live tasks failed; trying again")
                     live, pause = 1, interval
                 polls += 1
-                _write_state(home, started, polls, live)
+                _write_state(home, started, polls, live, flow.lifecycle.unanswered)
                 if live:
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since >= idle_s:
@@ -103,13 +103,16 @@ def _watched(flow: Flow, provider: str) -> bool:
         return False
 
 
-def _write_state(home: Path, started: datetime, polls: int, live: int) -> None:
+def _write_state(
+    home: Path, started: datetime, polls: int, live: int, unanswered: dict[str, str]
+) -> None:
     state: KeeperState = {
         "pid": os.getpid(),
         "started_at": started.isoformat(),
         "last_poll_at": _now().isoformat(),
         "polls": polls,
         "live_tasks": live,
+        "unanswered": unanswered,
     }
     write_private(home / STATE, json.dumps(state).encode())
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +98,31 @@ def test_no_keeper_starts_when_the_config_turns_it_off(
         (task,) = flow.list_tasks()  # `flow status` is such a look
         flow.wait(task.task_id, timeout=20)
     assert fcp.wait_until(lambda: not fcp.live_bids(), timeout=10)
+
+
+def test_a_cloud_that_cannot_be_asked_is_said_by_status_and_by_the_keeper(
+    keeper_on: Path, fcp: FcpEmulator, project: Path
+) -> None:
+    write_config(project, "fcp", fcp.provider_settings(poll_interval_s=0.1))
+    task_id = submit_and_leave(["-i", "a100", "sleep 30"], project)
+    fcp.faults.server_errors(status=401, method="GET", path="/v2/spot/bids*")  # the key is revoked
+
+    def flow_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "flowlib.cli", *args]
+        return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60)
+
+    status = flow_cli("status")
+    assert status.returncode == 0 and task_id in status.stdout  # the last known state, shown
+    assert "note: fcp could not be asked (" in status.stderr
+    assert "its tasks show their last known state" in status.stderr
+    assert fcp.api_key not in status.stderr + status.stdout
+    unanswered = lambda: (read_state(keeper_on) or {}).get("unanswered", {})  # noqa: E731
+    assert fcp.wait_until(lambda: "fcp" in unanswered(), timeout=10)
+    keeper = flow_cli("keeper")
+    assert "its last look could not ask fcp (" in keeper.stdout, keeper.stdout
+    fcp.faults.clear()  # the key works again: the next look answers, and says nothing more
+    assert fcp.wait_until(lambda: unanswered() == {}, timeout=10)
+    assert "could not be asked" not in flow_cli("status").stderr
+    with Flow() as flow:
+        flow.cancel(task_id)
+    assert fcp.wait_until(lambda: not fcp.live_bids(), timeout=20)

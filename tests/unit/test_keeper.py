@@ -12,11 +12,12 @@ import pluggy
 from flowlib import Flow, hookspecs
 from flowlib.core.keeper_process import _revealed, read_state, try_lock
 from flowlib.core.store import TaskRecord
+from flowlib.errors import NetworkError
 from flowlib.keeper import poll
 from flowlib.models import FlowConfig, TaskStatus
 from flowlib.providers import Registry
 from flowlib.providers.base import ProviderSpec, TaskState
-from flowlib.testing import FakeProvider, ManualClock
+from flowlib.testing import FakeProvider, ManualClock, fake_flow
 
 
 def test_the_settings_travel_whole_and_come_back_equal(tmp_path: Path) -> None:
@@ -81,3 +82,33 @@ def test_a_provider_that_raises_does_not_stop_the_keeper_watching_the_others(
         # The broken provider's tasks stay as stored, and live: the next look asks again.
         assert {flow.store.get(t.task_id).status for t in (first, last)} == {TaskStatus.PENDING}
         assert live == 3
+        # And it is said, not only logged: `flow status` and `flow keeper` show this.
+        bug = "RuntimeError in the broken provider (a bug)"
+        assert flow.lifecycle.unanswered == {"broken": bug}
+
+
+class _Unreachable(_Kept):
+    """A cloud whose API cannot be reached (or no longer takes the key)."""
+
+    reachable = True
+
+    def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
+        if not self.reachable:
+            raise NetworkError("cannot reach the API", suggestions=["check the network"])
+        return super().status(records)
+
+
+def test_a_cloud_that_cannot_be_asked_is_named_until_it_answers_again(tmp_path: Path) -> None:
+    clock = ManualClock(start=0.0)
+    cloud = _Unreachable("cloud", clock=clock)
+    with fake_flow(cloud, home=tmp_path, keeper=False) as flow:
+        task = flow.run("true")
+        stored = flow.store.get(task.task_id).status
+        cloud.reachable = False
+        clock.advance(5)  # it has ended on its machine, but nobody can ask
+        assert flow.get_task(task.task_id).status == stored == TaskStatus.RUNNING
+        assert flow.lifecycle.unanswered == {"cloud": "cannot reach the API"}
+        cloud.reachable = True
+        assert flow.get_task(task.task_id).status == TaskStatus.COMPLETED
+        assert flow.lifecycle.unanswered == {}
+

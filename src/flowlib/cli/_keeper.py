@@ -29,6 +29,8 @@ def cmd_keeper(args: argparse.Namespace) -> int:
             f"task(s); last look {state['last_poll_at'][:19]}Z, {state['polls']} looks since "
             f"{state['started_at'][:19]}Z"
         )
+        for name, why in state.get("unanswered", {}).items():
+            print(f"keeper: its last look could not ask {name} ({why}); it asks again")
     else:
         print(
             f"keeper: not running (it last looked at {state['last_poll_at'][:19]}Z and left "

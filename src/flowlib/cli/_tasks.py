@@ -23,18 +23,29 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Flow(home=args.home) as flow:
         if args.task:
             task = flow.get_task(args.task)
+            _say_unanswered(flow)
             if args.json:
                 print_json(task_view(task))
             else:
                 print(task_details(task, flow.checkpoints(task.task_id)))
             return 0
         tasks = list_tasks(flow, args)
+        _say_unanswered(flow)
         instances = [] if args.json else _instances(flow, tasks)
     if args.json:
         print_json([task_view(t) for t in tasks])
         return 0
     print(task_table(tasks, args, instances))
     return 0
+
+
+def _say_unanswered(flow: Flow) -> None:
+    """A provider that could not be asked is said on stderr: its tasks show what was stored."""
+    for name, why in flow.lifecycle.unanswered.items():
+        print(
+            f"note: {name} could not be asked ({why}); its tasks show their last known state",
+            file=sys.stderr,
+        )
 
 
 def _instances(flow: Flow, tasks: list[Task]) -> list[str]:

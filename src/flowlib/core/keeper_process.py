@@ -75,6 +75,7 @@ class KeeperState(_Written, total=False):
     :func:`read_state` answers it (``flow keeper --json``), ``running``."""
 
     running: bool  # it still holds the lock
+    unanswered: dict[str, str]  # the providers its last look could not ask, and why
 
 
 def read_state(home: Path) -> KeeperState | None:

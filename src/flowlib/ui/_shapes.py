@@ -67,6 +67,7 @@ class TasksPage(TypedDict):
     filters: TasksFilters
     statuses: list[str]
     providers: list[str]
+    unanswered: dict[str, str]  # providers that could not be asked, and why (rows as stored)
 
 
 class TaskDetails(TaskRow):

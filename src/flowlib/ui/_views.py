@@ -141,6 +141,7 @@ def tasks_view(
             status=statuses, provider=provider, name=name, limit=per_page, offset=offset
         )
         tasks = [flow.task_of(r) for r in flow.lifecycle.refresh(records)]
+    unanswered = dict(flow.lifecycle.unanswered)
     total = flow.store.count(status=statuses, provider=provider, name=name)
     from flowlib.providers import get_registry
 
@@ -153,6 +154,7 @@ def tasks_view(
         "filters": {"status": status or "", "provider": provider or "", "name": name or ""},
         "statuses": [s.value for s in TaskStatus],
         "providers": get_registry().names(),
+        "unanswered": unanswered,
     }
 
 

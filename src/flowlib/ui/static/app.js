@@ -112,12 +112,15 @@ function tasksPage(data) {
   } }, status, provider, name, h("button", { type: "submit" }, "Filter"), compare);
   const body = h("tbody", { id: "tasks" });
   const pager = h("div", { class: "pager" });
-  app.replaceChildren(h("h1", {}, "Tasks"), form,
+  const unanswered = h("div", { class: "hint", id: "unanswered" });
+  app.replaceChildren(h("h1", {}, "Tasks"), form, unanswered,
     h("table", { class: "tasks" }, h("thead", {}, h("tr", {},
       ["", "name", "id", "status", "provider", "instance type", "age", "duration", "cost", "exit / message"]
         .map((x) => h("th", {}, x)))), body), pager);
 
   function draw(view) {
+    unanswered.replaceChildren(...Object.entries(view.unanswered || {}).map(([p, why]) =>
+      h("div", {}, `${p} could not be asked (${why}); its tasks show their last known state`)));
     body.replaceChildren(...view.tasks.map((t) => h("tr", { "data-task": t.task_id },
       h("td", {}, h("input", { type: "checkbox", "aria-label": `select ${t.name}`, checked: selected.has(t.task_id),
         onchange: (e) => {
