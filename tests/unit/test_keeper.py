@@ -87,28 +87,17 @@ def test_a_provider_that_raises_does_not_stop_the_keeper_watching_the_others(
         assert flow.lifecycle.unanswered == {"broken": bug}
 
 
-class _Unreachable(_Kept):
-    """A cloud whose API cannot be reached (or no longer takes the key)."""
-
-    reachable = True
-
-    def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
-        if not self.reachable:
-            raise NetworkError("cannot reach the API", suggestions=["check the network"])
-        return super().status(records)
-
-
 def test_a_cloud_that_cannot_be_asked_is_named_until_it_answers_again(tmp_path: Path) -> None:
     clock = ManualClock(start=0.0)
-    cloud = _Unreachable("cloud", clock=clock)
+    cloud = _Kept("cloud", clock=clock)
     with fake_flow(cloud, home=tmp_path, keeper=False) as flow:
         task = flow.run("true")
         stored = flow.store.get(task.task_id).status
-        cloud.reachable = False
+        cloud.status_error = NetworkError("cannot reach the API")
         clock.advance(5)  # it has ended on its machine, but nobody can ask
         assert flow.get_task(task.task_id).status == stored == TaskStatus.RUNNING
         assert flow.lifecycle.unanswered == {"cloud": "cannot reach the API"}
-        cloud.reachable = True
+        cloud.status_error = None
         assert flow.get_task(task.task_id).status == TaskStatus.COMPLETED
         assert flow.lifecycle.unanswered == {}
 

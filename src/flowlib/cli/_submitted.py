@@ -57,7 +57,10 @@ def wait(flow: Flow, task: Task, args: argparse.Namespace) -> int:
         )
     try:
         with WaitDisplay(task) as display:
-            task = flow.wait(task.task_id, on_poll=display.update)
+            task = flow.wait(
+                task.task_id,
+                on_poll=lambda t: display.update(t, flow.lifecycle.unanswered.get(t.provider)),
+            )
     except KeyboardInterrupt:
         keeps_running(task, "waiting")
         return 130

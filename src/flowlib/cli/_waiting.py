@@ -70,8 +70,12 @@ class WaitDisplay:
             self._ticker = threading.Thread(target=self._tick, name="flow-wait", daemon=True)
             self._ticker.start()
 
-    def update(self, task: Task) -> None:
+    def update(self, task: Task, unanswered: str | None = None) -> None:
+        """Show ``task``; ``unanswered``: why its provider could not be asked this time (the
+        line then says the state shown is the last known one)."""
         text = f"{task.task_id} {describe(task)}"
+        if unanswered:
+            text += f"; last known: {task.provider} could not be asked ({unanswered})"
         with self._lock:
             changed = text != self._text
             self._text = text
@@ -147,7 +151,7 @@ def follow_with_status(
         while task.status == TaskStatus.PENDING:
             time.sleep(poll_s)
             task = flow.get_task(task.task_id)
-            display.update(task)
+            display.update(task, flow.lifecycle.unanswered.get(task.provider))
         first = True
         for line in flow.follow_logs(task.task_id, include_metrics=include_metrics):
             if first:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlib.errors import ValidationError, VolumeNotFoundError
+from flowlib.errors import FlowError, ValidationError, VolumeNotFoundError
 from flowlib.models import Instance, InstanceStatus, TaskConfig, TaskStatus, Volume
 from flowlib.providers.base import Capabilities, Feature, ProviderSpec, TaskState
 from flowlib.testing.emulators._clock import ManualClock
@@ -112,6 +112,8 @@ class FakeProvider:
         self.tasks: dict[str, _Task] = {}
         self.volumes: dict[str, Volume] = {}
         self.calls: list[str] = []  # method names, in order: what the engine asked
+        self.status_error: FlowError | None = None
+        """While set, :meth:`status` raises it: a cloud that cannot be reached, a revoked key."""
         self.closed = False
         self._scripts: dict[str, Outcome] = {}
         self._lock = threading.Lock()
@@ -158,6 +160,8 @@ class FakeProvider:
 
     def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
         self.calls.append("status")
+        if self.status_error is not None:
+            raise self.status_error
         return {r.task_id: self._state(r.task_id) for r in records if r.task_id in self.tasks}
 
     def logs(

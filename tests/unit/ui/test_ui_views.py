@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from flowlib.core.store import TaskRecord
 from flowlib.errors import AuthenticationError
-from flowlib.providers.base import TaskState
 from flowlib.testing import FakeProvider, ManualClock, fake_flow
 from flowlib.ui._views import tasks_view
 
 
-class _Revoked(FakeProvider):
-    """A cloud that stopped taking flowlib's key after the task was submitted."""
-
-    revoked = False
-
-    def status(self, records: Sequence[TaskRecord]) -> dict[str, TaskState]:
-        if self.revoked:
-            raise AuthenticationError("cloud rejected the API key (401)")
-        return super().status(records)
-
-
 def test_the_tasks_page_says_which_provider_could_not_be_asked(tmp_path: Path) -> None:
-    cloud = _Revoked("cloud", clock=ManualClock(start=0.0))
+    cloud = FakeProvider("cloud", clock=ManualClock(start=0.0))
     with fake_flow(cloud, home=tmp_path, keeper=False) as flow:
         task = flow.run("true")
         assert tasks_view(flow)["unanswered"] == {}
-        cloud.revoked = True
+        cloud.status_error = AuthenticationError("cloud rejected the API key (401)")
         page = tasks_view(flow)
         assert page["unanswered"] == {"cloud": "cloud rejected the API key (401)"}
         assert [row["task_id"] for row in page["tasks"]] == [task.task_id]  # still listed
