@@ -83,8 +83,31 @@ def run_checks(*, home: str | None = None, timeout: float = 3.0) -> list[Check]:
     over_ssh: list[str] = []  # the providers whose machines flow reaches with ssh
     for name in wanted:
         checks.extend(_provider_checks(config, name, timeout, over_ssh))
+    checks.append(_keeper_check(config))
     checks.extend(_tool_checks(wanted, over_ssh, config))
     return checks
+
+
+def _keeper_check(config: Any) -> Check:
+    """The keeper: off, never run, idle, or running, and whether its last look asked every
+    cloud (a cloud it cannot ask has its finished machines released only by their own grace)."""
+    from flowlib.core.keeper_process import read_state
+
+    if not config.keeper:
+        detail = "off (keeper: false or FLOW_KEEPER=0); cloud machines release themselves"
+        return Check("keeper", "ok", detail)
+    state = read_state(Path(config.home))
+    if state is None:
+        return Check("keeper", "ok", "none has run here; one starts with the first cloud task")
+    if not state["running"]:
+        return Check("keeper", "ok", "not running; the next cloud task starts it")
+    detail = f"running (pid {state['pid']}), watching {state['live_tasks']} live task(s)"
+    unanswered = state.get("unanswered", {})
+    if not unanswered:
+        return Check("keeper", "ok", detail)
+    why = "; ".join(f"{name}: {reason}" for name, reason in sorted(unanswered.items()))
+    hints = ["until it can, their finished machines are released by their own grace"]
+    return Check("keeper", "warn", f"{detail}; its last look could not ask {why}", hints)
 
 
 def _provider_checks(config: Any, name: str, timeout: float, over_ssh: list[str]) -> list[Check]:

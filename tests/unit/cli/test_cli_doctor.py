@@ -100,4 +100,35 @@ def test_text_output_is_one_line_per_check(home: Path, capsys: pytest.CaptureFix
     assert main(["doctor"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("ok    config")
-    assert lines[-1] == "all good (4 checks)"
+    assert lines[-1] == "all good (5 checks)"
+
+
+def test_the_keeper_is_reported_and_a_cloud_it_cannot_ask_is_a_warning(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowlib.core.keeper_process import try_lock
+
+    monkeypatch.setenv("FLOW_KEEPER", "0")
+    code, checks = doctor(capsys)
+    assert checks["keeper"]["detail"].startswith("off (keeper: false or FLOW_KEEPER=0)")
+    monkeypatch.setenv("FLOW_KEEPER", "1")
+    code, checks = doctor(capsys)
+    assert checks["keeper"]["detail"] == "none has run here; one starts with the first cloud task"
+    state = {"pid": 4242, "started_at": "", "last_poll_at": "", "polls": 3, "live_tasks": 2,
+             "unanswered": {"fcp": "fcp rejected the API key (401)"}}  # fmt: skip
+    (home / ".flow").mkdir(exist_ok=True)
+    (home / ".flow" / "keeper.json").write_text(json.dumps(state))
+    with try_lock(home / ".flow") as held:  # as the running keeper holds it
+        assert held is not None
+        code, checks = doctor(capsys)
+    assert code == 0  # a warning, not a failure
+    assert checks["keeper"]["verdict"] == "warn"
+    assert checks["keeper"]["detail"] == (
+        "running (pid 4242), watching 2 live task(s); "
+        "its last look could not ask fcp: fcp rejected the API key (401)"
+    )
+    code, checks = doctor(capsys)
+    assert checks["keeper"] == {
+        "name": "keeper", "verdict": "ok", "hints": [],
+        "detail": "not running; the next cloud task starts it",
+    }  # fmt: skip
