@@ -47,7 +47,10 @@ def run_array(
             name = plan.offer.provider
             shaped = [pinned(plan, c, plan.offer) for c in shaped]
     chosen = flow.provider(name)
-    prepared = [check_and_prepare(chosen, prepare_results(c, flow.config.results)) for c in shaped]
+    specs = flow.registry.specs()
+    prepared = [
+        check_and_prepare(chosen, prepare_results(c, flow.config.results), specs) for c in shaped
+    ]
     if indices is None:
         indices = list(range(len(prepared)))
     if len(indices) != len(prepared) or len(set(indices)) != len(indices):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flowlib._provider import able_providers
 from flowlib.errors import UnsupportedError, ValidationError
 from flowlib.providers import get_registry
 from flowlib.providers.base import Feature
@@ -168,7 +169,7 @@ def check_features(
 
 
 def _suggestion(name: str, wanted: Wanted, others: Mapping[str, ProviderSpec]) -> str:
-    able = [n for n, spec in others.items() if wanted.feature not in spec.unsupported]
+    able = able_providers(others, wanted.feature, but=name)
     where = f" or use {_either(able)} (--provider)" if able else ""
     return f"provider {name} has no {wanted.feature}: drop {wanted.asked_by}{where}"
 

@@ -61,6 +61,7 @@ __all__ = [
     "TaskState",
     "VolumeProvider",
     "Volumes",
+    "able_providers",
     "close_provider",
     "optional_method",
     "poll_interval",
@@ -417,11 +418,7 @@ def require(
         reason = provider.capabilities.unsupported.get(why.feature, why.default)
     tips = [why.suggestion] if why.suggestion else []
     if why.feature is not None and specs:
-        able = [
-            n
-            for n, s in sorted(specs.items())
-            if n != provider.name and why.feature not in s.unsupported
-        ]
+        able = able_providers(specs, why.feature, but=provider.name)
         if able:
             tips = [f"providers that can: {', '.join(able)} (--provider)", *tips]
     raise UnsupportedError(
@@ -429,6 +426,11 @@ def require(
         suggestions=tips,
         provider=provider.name,
     )
+
+
+def able_providers(specs: Mapping[str, ProviderSpec], feature: Feature, *, but: str) -> list[str]:
+    """The providers of ``specs`` (by name, sorted) that can do ``feature``, except ``but``."""
+    return [n for n, s in sorted(specs.items()) if n != but and feature not in s.unsupported]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ def list_volumes(flow: Engine, provider: str | None) -> list[Volume]:
 
 def delete_volume(flow: Engine, ref: str, provider: str | None) -> Volume:
     chosen = flow.provider(provider)
-    volumes = _volume_provider(flow, provider).list_volumes()
+    holder = require(chosen, Volumes, flow.registry.specs())
+    volumes = holder.list_volumes()
     volume = next((v for v in volumes if v.volume_id == ref), None) or next(
         (v for v in volumes if v.name == ref), None
     )
@@ -64,5 +65,5 @@ def delete_volume(flow: Engine, ref: str, provider: str | None) -> Volume:
             suggestions=[f"wait for it to end, or cancel it first: flow cancel {users[0].task_id}"],
             volume_id=volume.volume_id,
         )
-    _volume_provider(flow, provider).delete_volume(volume.volume_id)
+    holder.delete_volume(volume.volume_id)
     return volume

@@ -20,7 +20,7 @@ from flowlib.models import MountSpec, TaskConfig
 from flowlib.telemetry import span
 
 if TYPE_CHECKING:
-    from flowlib.providers.base import Provider
+    from flowlib.providers.base import Provider, ProviderSpec
 
 __all__ = [
     "TaskLike",
@@ -80,10 +80,12 @@ def data_mounts(data: str | Mapping[str, str] | Sequence[MountSpec] | MountSpec)
     return parse_data(data)
 
 
-def check_and_prepare(provider: Provider, config: TaskConfig) -> TaskConfig:
+def check_and_prepare(
+    provider: Provider, config: TaskConfig, specs: Mapping[str, ProviderSpec] | None = None
+) -> TaskConfig:
     """Refuse, in one error, everything the provider cannot do (before any call); then let it
-    prepare."""
-    check_features(provider, config)
+    prepare. ``specs``: the providers the refusal may name instead (the engine's registry)."""
+    check_features(provider, config, specs)
     if config.data_mounts or config.outputs:
         config = expand(config)  # volume:// mounts become volumes; no network
     with span("provider.prepare", provider=provider.name):

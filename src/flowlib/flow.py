@@ -215,7 +215,7 @@ class Flow:
         capacity moves the task to the next one (and the plan kept with the task says so)."""
         plan = make_plan(self, config, name) if has_offers(self, name) else None
         if plan is None or plan.offer is None:
-            return check_and_prepare(self.provider(name), config), name, {}
+            return check_and_prepare(self.provider(name), config, self.registry.specs()), name, {}
         offers = [plan.offer, *plan.alternatives][:_MAX_OFFERS_TRIED]
         moved: list[str] = []
         skipped: set[str] = set()
@@ -224,7 +224,9 @@ class Flow:
                 continue
             try:
                 prepared = check_and_prepare(
-                    self.provider(offer.provider), pinned(plan, config, offer)
+                    self.provider(offer.provider),
+                    pinned(plan, config, offer),
+                    self.registry.specs(),
                 )
             except (CapacityError, UnsupportedError) as exc:
                 unsupported = isinstance(exc, UnsupportedError)

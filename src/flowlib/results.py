@@ -101,11 +101,22 @@ def _results_log(record: TaskRecord, tail: int | None) -> list[str]:
 def remember_checkpoints(engine: Engine, record: TaskRecord) -> list[Checkpoint]:
     """The checkpoints the task announced, oldest first, remembered in the task store so they
     outlive its log (a released cloud instance)."""
-    known = [Checkpoint.from_dict(c) for c in record.provider_data.get("checkpoints", [])]
+    return _remembered(engine, record, _whole_log(engine, record))
+
+
+def _whole_log(engine: Engine, record: TaskRecord) -> list[str] | None:
+    """Every line of the task's log, metric lines included; None when it is gone."""
     try:
-        found = collect(log_lines(engine, record, None, True)).checkpoints
+        return log_lines(engine, record, None, True)
     except FlowError:
+        return None
+
+
+def _remembered(engine: Engine, record: TaskRecord, lines: list[str] | None) -> list[Checkpoint]:
+    known = [Checkpoint.from_dict(c) for c in record.provider_data.get("checkpoints", [])]
+    if lines is None:
         return known  # the log is gone (instance released): what the store remembers
+    found = collect(lines).checkpoints
     merged = list(dict.fromkeys([*known, *found]))[-100:]
     if merged != known:
         engine.store.update(record.task_id, data={"checkpoints": [c.to_dict() for c in merged]})
@@ -116,14 +127,19 @@ def remember_checkpoints(engine: Engine, record: TaskRecord) -> list[Checkpoint]
 def artifacts(engine: Engine, record: TaskRecord) -> list[Artifact]:
     """Everything the task left, found without its machine when it is gone: the kept copy,
     then the results location, then the provider (a live machine, a local or SLURM log)."""
+    return _listed(engine, record, _whole_log(engine, record))
+
+
+def _listed(engine: Engine, record: TaskRecord, log: list[str] | None) -> list[Artifact]:
+    """:func:`artifacts`, with the log read once by the caller (``log``: None when gone)."""
     found: dict[str, Artifact] = {}
-    provider = _from_provider(engine, record)
+    provider = _from_provider(engine, record, log)
     on_disk = [a for a in provider if Path(a.where).is_file()]  # local, a shared filesystem
     for item in (*_kept(engine, record), *on_disk, *_at_location(record), *provider):
         found.setdefault(item.name, item)
     for item in _outputs(record):
         found.setdefault(item.name, item)
-    for checkpoint in _checkpoints(engine, record):
+    for checkpoint in _checkpoints(engine, record, log):
         found.setdefault(checkpoint.name, checkpoint)
     order = {"log": 0, "metrics": 1, "exit_code": 2, "result": 3, "checkpoint": 4, "output": 5}
     return sorted(found.values(), key=lambda a: (order.get(a.kind, 9), a.name))
@@ -136,9 +152,10 @@ def download(
     (default ``./<task id>``); returns the files written. Checkpoints are listed, not fetched:
     they are wherever the workload put them."""
     target = Path(target if target is not None else record.task_id)
+    log = _whole_log(engine, record)
     wanted = [
         a
-        for a in artifacts(engine, record)
+        for a in _listed(engine, record, log)
         if a.kind != "checkpoint"
         and (path is None or a.name == path.strip("/") or a.name.startswith(path.rstrip("/") + "/"))
     ]
@@ -153,7 +170,7 @@ def download(
     for item in wanted:
         dest = _inside(target, item.name)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(_content(engine, record, item))
+        dest.write_bytes(_content(engine, record, item, log))
         written.append(dest)
     return written
 
@@ -197,11 +214,7 @@ def _at_location(record: TaskRecord) -> list[Artifact]:
     return items
 
 
-def _from_provider(engine: Engine, record: TaskRecord) -> list[Artifact]:
-    try:
-        lines = log_lines(engine, record, None, True)
-    except FlowError:
-        return []
+def _from_provider(engine: Engine, record: TaskRecord, lines: list[str] | None) -> list[Artifact]:
     if not lines:
         return []
     where = _log_where(engine, record)
@@ -250,9 +263,9 @@ def _outputs(record: TaskRecord) -> list[Artifact]:
     return items
 
 
-def _checkpoints(engine: Engine, record: TaskRecord) -> list[Artifact]:
+def _checkpoints(engine: Engine, record: TaskRecord, log: list[str] | None) -> list[Artifact]:
     try:
-        found = remember_checkpoints(engine, record)
+        found = _remembered(engine, record, log)
     except FlowError:
         return []
     return [
@@ -260,8 +273,9 @@ def _checkpoints(engine: Engine, record: TaskRecord) -> list[Artifact]:
     ]
 
 
-def _content(engine: Engine, record: TaskRecord, item: Artifact) -> bytes:
-    """The bytes of one artifact, from where it was listed."""
+def _content(engine: Engine, record: TaskRecord, item: Artifact, log: list[str] | None) -> bytes:
+    """The bytes of one artifact, from where it was listed (``log``: the log as read for the
+    listing)."""
     if item.where.startswith(("s3://",)) and item.kind == "output":
         data: bytes = S3Access().fs.cat_file(item.where[len("s3://") :])
         return data
@@ -275,13 +289,10 @@ def _content(engine: Engine, record: TaskRecord, item: Artifact) -> bytes:
             text = path.read_bytes().decode("utf-8", "replace")
             lines = text.splitlines()
         else:
-            lines = log_lines(engine, record, None, True)
+            lines = log if log is not None else log_lines(engine, record, None, True)
         if item.kind == "metrics":
             lines = [line for line in lines if is_flow_line(line)]
         return ("\n".join(lines) + "\n").encode() if lines else b""
     return Path(item.where).read_bytes()
 
 
-def sizes(items: Sequence[Artifact]) -> int:
-    """The known total size of ``items``."""
-    return sum(a.size or 0 for a in items)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,14 +33,15 @@ def fcp(tmp_path: Path) -> Iterator[FcpEmulator]:
 
 
 @contextlib.contextmanager
-def fcp_over_ssh(workdir: Path) -> Iterator[FcpEmulator]:
+def fcp_over_ssh(workdir: Path, **more: Any) -> Iterator[FcpEmulator]:
     """An FCP emulator whose instances run their own sshd (``ssh=True``), serving; on exit it
-    must have answered no request with an error of its own."""
+    must have answered no request with an error of its own. ``more``: other emulator options
+    (``vm_paths=True``)."""
     from sshd import require_sshd
 
     require_sshd()
     options = Options(stop_grace_s=1)
-    with FcpEmulator(timing=FAST, workdir=workdir, options=options, ssh=True) as emu:
+    with FcpEmulator(timing=FAST, workdir=workdir, options=options, ssh=True, **more) as emu:
         emu.start()
         yield emu
         assert emu.errors == []
@@ -62,6 +64,20 @@ def fcp_flow(emu: FcpEmulator, **settings: object) -> Flow:
 def hs_flow(emu: HyperstackEmulator, **top: object) -> Flow:
     section = emu.provider_settings(poll_interval_s=0.05, timeout_s=2)
     return Flow(provider="hyperstack", providers={"hyperstack": section}, **top)
+
+
+def write_config(
+    project: Path, provider: str, section: dict[str, object], results: str | None = None
+) -> None:
+    """The project's `.flow/config.yaml`: ``provider`` the default, with its section (and a
+    results location), as a user would write it before a detached `flow run`."""
+    import yaml
+
+    body: dict[str, object] = {"provider": provider, "providers": {provider: section}}
+    if results is not None:
+        body["results"] = results
+    (project / ".flow").mkdir(exist_ok=True)
+    (project / ".flow" / "config.yaml").write_text(yaml.safe_dump(body))
 
 
 def submit_and_leave(flow_args: list[str], cwd: Path) -> str:

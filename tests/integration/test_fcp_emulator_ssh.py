@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clouds import FAST, fcp_over_ssh
+from clouds import fcp_over_ssh
 
 from flowlib.core.hosts import HostAddress
 from flowlib.core.ssh import OpenSSHHost
 from flowlib.errors import ProviderError
-from flowlib.testing.emulators.fcp import FcpEmulator, Options
+from flowlib.testing.emulators.fcp import FcpEmulator
 
 
 @pytest.fixture
@@ -132,21 +132,13 @@ sleep 600
 
 @pytest.fixture
 def vm_emu(tmp_path: Path) -> Iterator[FcpEmulator]:
-    from sshd import require_sshd
-
     from flowlib.testing.emulators._vm import vm_paths_missing
 
-    require_sshd()
     missing = vm_paths_missing()
     if missing is not None:
         pytest.skip(f"vm_paths: {missing}")
-    options = Options(stop_grace_s=1)
-    with FcpEmulator(
-        timing=FAST, workdir=tmp_path / "cloud", options=options, ssh=True, vm_paths=True
-    ) as emu:
-        emu.start()
+    with fcp_over_ssh(tmp_path / "cloud", vm_paths=True) as emu:
         yield emu
-        assert emu.errors == []
 
 
 def test_vm_paths_keep_what_an_instance_writes_on_its_own_disk(

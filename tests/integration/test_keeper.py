@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clouds import submit_and_leave
+from clouds import submit_and_leave, write_config
 
 from flowlib import Flow
 from flowlib.keeper import read_state
@@ -32,15 +32,6 @@ def keeper_on(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> Iterator[
     state = read_state(home)
     if state is not None and state["running"]:  # never leave one behind
         os.kill(int(state["pid"]), signal.SIGKILL)
-
-
-def write_config(project: Path, provider: str, section: dict[str, object]) -> None:
-    import yaml
-
-    (project / ".flow").mkdir(exist_ok=True)
-    (project / ".flow" / "config.yaml").write_text(
-        yaml.safe_dump({"provider": provider, "providers": {provider: section}})
-    )
 
 
 def test_fcp_a_task_nobody_watches_is_kept_and_released(

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from clouds import submit_and_leave
+from clouds import submit_and_leave, write_config
 from s3server import S3
+from sshd import eventually
 
 from flowlib import Flow
 from flowlib.models import TaskStatus
@@ -23,23 +24,6 @@ METRIC = '{"__flow__": {"loss": 0.25, "step": 1}}'
 WORKLOAD = f"echo started; echo '{METRIC}'; mkdir -p .flow-remote; echo r > .flow-remote/r.txt; "
 
 
-def write_config(project: Path, provider: str, section: dict[str, object], results: str) -> None:
-    import yaml
-
-    (project / ".flow").mkdir(exist_ok=True)
-    body = {"provider": provider, "providers": {provider: section}, "results": results}
-    (project / ".flow" / "config.yaml").write_text(yaml.safe_dump(body))
-
-
-def wait_for(check: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_local_task_streams_to_s3_and_lists_its_artifacts(
     isolated_home: Path, project: Path, s3: S3, tmp_path: Path
 ) -> None:
@@ -48,7 +32,7 @@ def test_local_task_streams_to_s3_and_lists_its_artifacts(
         task = flow.run(shell=WORKLOAD + "exit 4", upload_code=False, wait=True)
         assert (task.status, task.exit_code) == (TaskStatus.FAILED, 4)
         prefix = f"runs/{task.task_id}/"
-        assert wait_for(lambda: f"{prefix}exit_code" in s3.keys(prefix), 20)
+        assert eventually(lambda: f"{prefix}exit_code" in s3.keys(prefix), 20)
         assert s3.get(f"{prefix}exit_code") == b"4 0\n"
         assert s3.get(f"{prefix}task.log").decode().startswith("started\n")
         assert s3.get(f"{prefix}metrics.jsonl").decode().strip() == METRIC
@@ -81,7 +65,7 @@ def test_a_preempted_task_keeps_its_log_up_to_the_preemption(
             env={"FLOW_RESULTS_EVERY": "0.2"},
         )
         log = where / task.task_id / "task.log"
-        assert wait_for(lambda: log.is_file() and b"line 9" in log.read_bytes(), 30)
+        assert eventually(lambda: log.is_file() and b"line 9" in log.read_bytes(), 30)
         flow.cancel(task.task_id)
     assert log.read_text().splitlines()[:9] == [f"line {i}" for i in range(1, 10)]
 
@@ -114,13 +98,8 @@ def test_hyperstack_vm_deletes_itself_when_no_client_ever_comes_back(
 def test_hyperstack_without_results_deletes_itself_after_the_grace(
     isolated_home: Path, hyperstack: HyperstackEmulator, project: Path, tmp_path: Path
 ) -> None:
-    import yaml
-
     section = hyperstack.provider_settings(poll_interval_s=0.1, exit_grace_s=1)
-    (project / ".flow").mkdir()
-    (project / ".flow" / "config.yaml").write_text(
-        yaml.safe_dump({"provider": "hyperstack", "providers": {"hyperstack": section}})
-    )
+    write_config(project, "hyperstack", section)
     task_id = submit_and_leave(["echo alone"], project)
     assert hyperstack.wait_until(lambda: len(hyperstack.state.vms) == 1, timeout=10)
     (vm,) = hyperstack.state.vms.values()

@@ -210,7 +210,7 @@ def dry_run_plan(flow: Flow, config: TaskConfig) -> tuple[Plan, Provider, TaskCo
     target = config if plan.offer is None else pinned(plan, config, plan.offer)
     provider = flow.provider(plan.provider)
     try:
-        return plan, provider, check_and_prepare(provider, target), ""
+        return plan, provider, check_and_prepare(provider, target, flow.registry.specs()), ""
     except (AuthenticationError, ConfigError, NetworkError, APIError) as exc:
         if plan.offer is None:
             raise

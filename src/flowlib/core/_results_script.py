@@ -28,9 +28,10 @@ from flowlib.core._results_location import task_results_url
 from flowlib.core.cloud import RESULTS_DIR
 from flowlib.models import TaskConfig
 
-__all__ = ["RESULTS_DONE", "results_end", "results_start", "task_results_url"]
+__all__ = ["EXIT_READ", "RESULTS_DONE", "results_end", "results_start", "task_results_url"]
 
 RESULTS_DONE = "var/run/flow/results.done"  # the exit code reached the results location
+EXIT_READ = "var/run/flow/exit_code.read"  # a client read (and kept) the exit code
 
 FLOW_RESULTS_PY = r"""import os, signal, sys, time
 import fsspec

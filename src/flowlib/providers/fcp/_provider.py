@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlib.core._results_script import EXIT_READ
 from flowlib.core.files import write_private
 from flowlib.core.hosts import reach
 from flowlib.core.seams import SYSTEM_CLOCK, Clock
@@ -464,9 +465,7 @@ class FcpProvider:
         One try: a machine that stopped answering since (a cancel took it) is not waited for;
         it releases itself after its grace, or the release behind this does."""
         try:
-            reach(self.host(inst)).run(
-                'touch "${FLOW_ROOT:-}/var/run/flow/exit_code.read"', timeout=30
-            )
+            reach(self.host(inst)).run(f'touch "${{FLOW_ROOT:-}}/{EXIT_READ}"', timeout=30)
         except (FlowError, OSError) as exc:
             log.debug("fcp: cannot mark the exit code of %s read: %s", inst.get("fid"), exc)
 

@@ -29,7 +29,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flowlib.core._results_script import RESULTS_DONE
+from flowlib.core._results_script import EXIT_READ, RESULTS_DONE
 from flowlib.core.startup import (
     SECTIONS,
     MultiNode,
@@ -53,7 +53,6 @@ __all__ = ["MAX_SCRIPT", "ReleaseKey", "StartupScript", "cluster_nodes", "render
 
 MAX_SCRIPT = 10_000
 CLUSTER_ENV = "var/lib/flow/cluster.env"
-EXIT_READ = "var/run/flow/exit_code.read"
 CODE_WAIT_S = 1800
 CLUSTER_WAIT_S = 1800
 

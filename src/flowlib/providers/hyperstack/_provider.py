@@ -534,12 +534,14 @@ class HyperstackProvider:
         recorded = record.provider_data.get("vm_id")
         if recorded is not None and int(recorded) not in ids:
             ids.append(int(recorded))
+        vms = [self.api.vm(each) for each in ids]
+        hosts = {each: self._host(vm) for each, vm in zip(ids, vms, strict=True) if vm is not None}
+        up = [host for host in hosts.values() if host is not None]
+        # Every VM gets the notice first; the grace is waited once, not once per VM.
+        give_notice(up, "cancelled: flow cancel", record.config.stop_grace_s, self.clock)
         for each in ids:
-            vm = self.api.vm(each)
-            host = self._host(vm) if vm is not None else None
+            host = hosts.get(each)
             if host is not None:
-                grace = record.config.stop_grace_s
-                give_notice([host], "cancelled: flow cancel", grace, self.clock)
                 with contextlib.suppress(FlowError):
                     self._keep_log(record, host)
             self.api.delete_vm(each)

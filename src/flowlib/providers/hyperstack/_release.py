@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import shlex
 
-from flowlib.core._results_script import RESULTS_DONE
+from flowlib.core._results_script import EXIT_READ, RESULTS_DONE
 
-__all__ = ["EXIT_READ", "release_command"]
-
-EXIT_READ = "var/run/flow/exit_code.read"
+__all__ = ["release_command"]
 
 # The VM's id from the search answer on stdin: the VM whose name is exactly argv[1].
 _FIND_ID = (

@@ -52,7 +52,7 @@ from flowlib.providers.local._machine import (
     read_gpus,
     total_ram_mb,
 )
-from flowlib.providers.local._monitor import start_beside
+from flowlib.providers.local._monitor import start_beside, write_file
 
 __all__ = [
     "Decision",
@@ -322,13 +322,13 @@ def wait_then_exec(spec_path: Path, runner: CommandRunner | None = None) -> None
             break
         if decision.reason != shown:
             shown = decision.reason
-            _write(task_dir / QUEUED_FILE, shown or "queued")
+            write_file(task_dir / QUEUED_FILE, shown or "queued")
             print(f"[flow] {shown}", flush=True)
         time.sleep(settings.poll_s)
     env = dict(os.environ)
     if decision.gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in decision.gpus)
-        _write(task_dir / GPUS_FILE, env["CUDA_VISIBLE_DEVICES"])
+        write_file(task_dir / GPUS_FILE, env["CUDA_VISIBLE_DEVICES"])
         print(f"[flow] starting on GPU {env['CUDA_VISIBLE_DEVICES']}", flush=True)
     with contextlib.suppress(FileNotFoundError):
         (task_dir / QUEUED_FILE).unlink()
@@ -350,18 +350,12 @@ def wait_then_exec(spec_path: Path, runner: CommandRunner | None = None) -> None
 def _fail(task_dir: Path, message: str) -> None:
     run = task_dir / "root/var/run/flow"
     run.mkdir(parents=True, exist_ok=True)
-    _write(run / "message", message)
-    _write(run / "exit_code", "1")
+    write_file(run / "message", message)
+    write_file(run / "exit_code", "1")
     with contextlib.suppress(FileNotFoundError):
         (task_dir / QUEUED_FILE).unlink()
     print(f"[flow] error: {message}", flush=True)
     sys.exit(1)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":  # python -m flowlib.providers.local._governor TASK_DIR/governor.json

@@ -69,6 +69,7 @@ __all__ = [
     "running_s",
     "start_beside",
     "step",
+    "write_file",
 ]
 
 # A paused task resumes only once its GPUs are this much below max_gpu_temp_c: a GPU hovering
@@ -284,9 +285,9 @@ class Monitor:
         """Stop the workload (SIGTERM, SIGKILL after a grace) and leave why; the startup script
         then ends as after any workload."""
         self._stopped = True
-        _write(self.run_dir / "message", message)
+        write_file(self.run_dir / "message", message)
         if marker:
-            _write(self.run_dir / marker, message)
+            write_file(self.run_dir / marker, message)
         self._notice(message)
         with contextlib.suppress(FileNotFoundError):
             (self.task_dir / PAUSED_FILE).unlink()
@@ -328,7 +329,7 @@ class Monitor:
             "monitor_ticks": procs.start_ticks(me),
             "resume_after_s": self.settings.resume_after_s,
         }
-        _write(self.task_dir / PAUSED_FILE, json.dumps(pause))
+        write_file(self.task_dir / PAUSED_FILE, json.dumps(pause))
 
     def _resume_hint(self) -> str:
         after = self.settings.resume_after_s
@@ -436,7 +437,8 @@ def _kill(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def _write(path: Path, text: str) -> None:
+def write_file(path: Path, text: str) -> None:
+    """Write ``text`` and a newline to ``path`` whole (a reader never sees half of it)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -22,6 +22,7 @@ __all__ = [
     "dollars",
     "launch_json",
     "parse_price",
+    "reserved_price",
 ]
 
 _PRICE = re.compile(r"\$([0-9]{1,7})(?:\.([0-9]{1,2}))?")
@@ -38,6 +39,11 @@ def parse_price(text: str) -> int | None:
 
 def dollars(cents: int) -> str:
     return f"${cents // 100}.{cents % 100:02d}"
+
+
+def reserved_price(spot_cents: int) -> int:
+    """What a reservation pays per instance-hour: a fixed premium over the spot market."""
+    return spot_cents * 5 // 4
 
 
 def launch_json(spec: dict[str, Any]) -> dict[str, Any]:
@@ -146,8 +152,8 @@ class Auction:
 
     @property
     def reserved_cents(self) -> int:
-        """What a reservation pays per instance-hour: a fixed premium over the spot market."""
-        return self.price_cents * 5 // 4
+        """What a reservation pays per instance-hour now (:func:`reserved_price`)."""
+        return reserved_price(self.price_cents)
 
 
 @dataclass

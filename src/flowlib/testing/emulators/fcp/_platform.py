@@ -13,7 +13,7 @@ from pydantic import Field
 from .._clock import iso
 from .._wire import ApiError, WireRequest, WireResponse
 from ._api import _listing_of, _ok, _page, _route
-from ._entities import ENDED, Instance, dollars
+from ._entities import ENDED, Instance, dollars, reserved_price
 from ._models import PageLimit, ProjectQuery, _Body, parse_body, parse_query
 from ._state import FcpState
 
@@ -218,7 +218,7 @@ def pricing_history(state: FcpState, request: WireRequest, key: str, _: str) -> 
                 "region": auc.region,
                 "timestamps": [iso(t) for t, _c in points],
                 "spot_prices": [dollars(c) for _t, c in points],
-                "reserved_prices": [dollars(c * 5 // 4) for _t, c in points],
+                "reserved_prices": [dollars(reserved_price(c)) for _t, c in points],
                 "region_disabled": False,
             }
         )

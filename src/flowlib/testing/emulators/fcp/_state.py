@@ -547,24 +547,19 @@ class FcpState:
             env = {"PATH": self.disks.path_env(os.environ.get("PATH")), **env}
         return env
 
-    def _launch_spec(self, inst: Instance) -> dict[str, Any]:
-        """The launch specification the instance was started with (its bid's)."""
-        bid = self.bids.get(inst.bid) if inst.bid else None
-        return bid.launch_specification if bid is not None else {}
-
     def _attach_volumes(self, inst: Instance) -> None:
         """The bid's volumes appear as disks, found by their serial (:func:`volume_device`)."""
         if self.disks is None or self.sandbox is None:
             return
         root = self.sandbox.root(inst.fid)
-        for fid in self._launch_spec(inst).get("volumes", []):
+        for fid in self.launch_specification(inst).get("volumes", []):
             self.disks.create(fid)  # idempotent: a volume's disk lives as long as the emulator
             self.disks.attach(fid, root, volume_device(fid))
 
     def _serve_ssh(self, inst: Instance) -> None:
         if not self.ssh or self.sandbox is None:
             return
-        keys = self._launch_spec(inst).get("ssh_keys", [])
+        keys = self.launch_specification(inst).get("ssh_keys", [])
         public = [self.ssh_keys[k].public_key for k in keys if k in self.ssh_keys]
         inst.ssh_port = self.sandbox.serve_ssh(inst.fid, public, self._env(inst))
 
