@@ -162,7 +162,8 @@ def test_a_volume_data_mount_creates_the_volume_and_mounts_it_at_the_target(
     write = 'echo kept > "$FLOW_ROOT/datasets/x.txt"'
     with open_flow(role_emu) as flow:
         task = flow.run(write, instance_type="a100", data={"/datasets": "volume://datasets"})
-        assert flow.wait(task.task_id, timeout=30).status == TaskStatus.COMPLETED
+        done = flow.wait(task.task_id, timeout=30)
+        assert done.status == TaskStatus.COMPLETED, (done.message, flow.logs(task.task_id))
     (volume,) = role_emu.state.volumes.values()
     assert volume.name == "datasets"
     assert (role_emu.volume_data(volume.fid) / "x.txt").read_text() == "kept\n"

@@ -108,9 +108,11 @@ class VolumeDisks:
         """The disk appears at ``device`` (``/dev/vdb``) on the machine rooted at ``machine``."""
         link = machine / device.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
+        fresh = link.with_name(f".{link.name}.attaching")
         with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        os.symlink(self.path(volume_id), link)
+            fresh.unlink()
+        os.symlink(self.path(volume_id), fresh)
+        os.replace(fresh, link)  # atomic: a script probing the device never sees it missing
 
     def detach(self, machine: Path, device: str) -> None:
         with contextlib.suppress(FileNotFoundError):

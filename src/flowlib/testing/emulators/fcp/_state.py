@@ -496,6 +496,7 @@ class FcpState:
 
     def _set_instance(self, inst: Instance, status: str, at: float) -> None:
         self._accrue(inst, at)
+        before = inst.status
         inst.status = status
         inst.since = at
         inst.history.append((at, status))
@@ -508,7 +509,8 @@ class FcpState:
         if status == "STATUS_INITIALIZING" and not inst.booted:
             inst.booted = True
             self._boot(inst)
-        elif status == "STATUS_STARTING" and inst.booted:  # resumed: the machine starts again
+        elif status == "STATUS_STARTING" and inst.booted and before != "STATUS_INITIALIZING":
+            # resumed or restarted: the machine starts again (not the first boot going on)
             self._attach_volumes(inst)
             self._serve_ssh(inst)
         if status == "STATUS_RUNNING":
